@@ -1,0 +1,164 @@
+"""Every setting of whisper_api, defined once: name, default, unit and meaning.
+
+Settings are read from the environment (`WHISPER_API_*`, plus the customer's `WHISPER_MODEL`,
+`WHISPER_ENGINE` and `WHISPER_MODEL_DIR`) and can be overridden in code through `create_app`.
+`python -m whisper_api.config` prints them as the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "base"
+
+
+def _setting(default: Any, env: str, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one server process (and its gunicorn workers)."""
+
+    model: str = _setting(
+        DEFAULT_MODEL,
+        "WHISPER_MODEL",
+        "Default model: a packaged name (`base`, `tiny.en`), a CTranslate2 directory, or any "
+        "Whisper name (`small`, `large-v3`, `turbo`, ...)",
+    )
+    engine: str = _setting("faster-whisper", "WHISPER_ENGINE", "Inference engine: `faster-whisper`")
+    extra_models: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_MODELS",
+        "Comma-separated further models clients may ask for by name (loaded on demand)",
+    )
+    max_loaded_models: int = _setting(
+        2,
+        "WHISPER_API_MAX_LOADED_MODELS",
+        "Models kept in memory per worker (least recently used is unloaded)",
+    )
+    device: str = _setting("auto", "WHISPER_API_DEVICE", "`auto`, `cpu` or `cuda`")
+    device_index: int = _setting(
+        0, "WHISPER_API_DEVICE_INDEX", "GPU index used by this process (set per worker by gunicorn)"
+    )
+    compute_type: str = _setting(
+        "default",
+        "WHISPER_API_COMPUTE_TYPE",
+        "CTranslate2 compute type; `default` is int8 on CPU, float16 on CUDA",
+    )
+    cpu_threads: int = _setting(
+        0, "WHISPER_API_CPU_THREADS", "Inference threads per worker; 0 = CPU cores / workers"
+    )
+    beam_size: int = _setting(5, "WHISPER_API_BEAM_SIZE", "Beam size for decoding (1 = greedy)")
+    vad_filter: bool = _setting(
+        False,
+        "WHISPER_API_VAD",
+        "Skip silence with Silero VAD by default (per request: the `vad_filter` form field)",
+    )
+    cache_dir: Path = _setting(
+        Path("~/.cache/whisper_api").expanduser(),
+        "WHISPER_API_CACHE_DIR",
+        "Where packaged models are assembled and verified once",
+    )
+    model_dir: Path | None = _setting(
+        None, "WHISPER_MODEL_DIR", "Extra folder searched for models (`<dir>/<name>/model.bin`)"
+    )
+    offline: bool = _setting(
+        False,
+        "WHISPER_API_OFFLINE",
+        "Never download models; only packaged and local models are used",
+    )
+    download_timeout: float = _setting(
+        10.0, "WHISPER_API_DOWNLOAD_TIMEOUT", "Seconds before a model download attempt gives up"
+    )
+    max_upload_bytes: int = _setting(
+        26_214_400, "WHISPER_API_MAX_UPLOAD_BYTES", "Largest request body accepted (bytes)"
+    )
+    bind: str = _setting("0.0.0.0:8000", "WHISPER_API_BIND", "gunicorn listen address")
+    workers: int = _setting(
+        0, "WHISPER_API_WORKERS", "gunicorn workers, each with its own model; 0 = CPU cores (max 4)"
+    )
+    threads: int = _setting(
+        4, "WHISPER_API_THREADS", "Threads per worker (health checks and streams stay responsive)"
+    )
+    timeout: int = _setting(
+        900, "WHISPER_API_TIMEOUT", "Seconds a worker may stay silent before gunicorn replaces it"
+    )
+    max_audio_seconds: float = _setting(
+        14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
+    )
+    log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables; unset or empty variables keep defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"], "").strip()
+            if raw:
+                values[f.name] = _parse(f.name, f.default, raw)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def cpu_count(self) -> int:
+        return os.cpu_count() or 1
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or min(self.cpu_count, 4)
+
+    @property
+    def effective_cpu_threads(self) -> int:
+        return self.cpu_threads or max(1, self.cpu_count // self.effective_workers)
+
+
+def _parse(name: str, default: Any, raw: str) -> Any:
+    kind = type(default)
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, tuple):
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+        if isinstance(default, Path) or name in {"model_dir"}:
+            return Path(raw).expanduser()
+        if kind in (int, float):
+            return kind(raw)
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"setting {name}: cannot parse {raw!r}") from exc
+
+
+def settings_table() -> str:
+    """Markdown table of all settings, for the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(default) or "(none)"
+        elif isinstance(default, Path):
+            default = (
+                "~/" + str(default.relative_to(Path.home()))
+                if str(default).startswith(str(Path.home()))
+                else str(default)
+            )
+        elif default is None:
+            default = "(none)"
+        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())  # noqa: T201 - a command-line helper

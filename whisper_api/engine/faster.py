@@ -1,0 +1,113 @@
+"""The faster-whisper (CTranslate2) engine: int8 on CPU, float16 on CUDA."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.types import (
+    SAMPLE_RATE,
+    Audio,
+    Segment,
+    TranscriptionInfo,
+    TranscriptionOptions,
+    Word,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """Where and how a model runs."""
+
+    device: str  # "cpu" or "cuda"
+    index: int
+    compute_type: str
+    cpu_threads: int
+
+
+def choose_device(
+    device: str, compute_type: str, cpu_threads: int, device_index: int = 0
+) -> DeviceChoice:
+    """Resolve `auto` and `default` into a concrete device and compute type."""
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if compute_type == "default":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return DeviceChoice(device, device_index, compute_type, cpu_threads)
+
+
+class FasterWhisperTranscriber:
+    """A faster-whisper model loaded on one device."""
+
+    engine = "faster-whisper"
+
+    def __init__(self, location: ModelLocation, choice: DeviceChoice) -> None:
+        from faster_whisper import WhisperModel  # heavy: imported only in the worker
+
+        self.name = location.name
+        self.location = location
+        self.choice = choice
+        self.multilingual = location.multilingual
+        self._model = WhisperModel(
+            str(location.path),
+            device=choice.device,
+            device_index=choice.index,
+            compute_type=choice.compute_type,
+            cpu_threads=choice.cpu_threads,
+            num_workers=1,
+            local_files_only=True,
+        )
+
+    def warm_up(self) -> None:
+        """Run one short decode so the first request does not pay for lazy initialisation."""
+        silence = Audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        info, segments = self.transcribe(silence, TranscriptionOptions(beam_size=1))
+        for _ in segments:
+            pass
+
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        language = options.language if self.multilingual else "en"
+        segments, info = self._model.transcribe(
+            audio.samples,
+            language=language,
+            task=options.task,
+            beam_size=options.beam_size,
+            temperature=list(options.temperatures),
+            initial_prompt=options.prompt or None,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad_filter,
+        )
+        record = TranscriptionInfo(
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=float(info.duration),
+        )
+        return record, (_segment(s) for s in segments)
+
+
+def _segment(s) -> Segment:  # noqa: ANN001 - faster_whisper.transcribe.Segment
+    return Segment(
+        id=int(s.id) - 1,  # faster-whisper counts from 1, OpenAI from 0
+        seek=int(s.seek),
+        start=float(s.start),
+        end=float(s.end),
+        text=s.text,
+        tokens=tuple(int(t) for t in s.tokens),
+        temperature=float(s.temperature if s.temperature is not None else 0.0),
+        avg_logprob=float(s.avg_logprob),
+        compression_ratio=float(s.compression_ratio),
+        no_speech_prob=float(s.no_speech_prob),
+        words=tuple(
+            Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()
+        ),
+    )

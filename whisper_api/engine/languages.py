@@ -1,0 +1,54 @@
+"""The languages Whisper knows: ISO code to the lower-case English name OpenAI returns."""
+
+from __future__ import annotations
+
+LANGUAGES: dict[str, str] = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian",
+    "ko": "korean", "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish",
+    "pl": "polish", "ca": "catalan", "nl": "dutch", "ar": "arabic", "sv": "swedish",
+    "it": "italian", "id": "indonesian", "hi": "hindi", "fi": "finnish", "vi": "vietnamese",
+    "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay", "cs": "czech",
+    "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian",
+    "la": "latin", "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak",
+    "te": "telugu", "fa": "persian", "lv": "latvian", "bn": "bengali", "sr": "serbian",
+    "az": "azerbaijani", "sl": "slovenian", "kn": "kannada", "et": "estonian", "mk": "macedonian",
+    "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian", "ne": "nepali",
+    "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian", "sw": "swahili",
+    "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala", "km": "khmer",
+    "sn": "shona", "yo": "yoruba", "so": "somali", "af": "afrikaans", "oc": "occitan",
+    "ka": "georgian", "be": "belarusian", "tg": "tajik", "sd": "sindhi", "gu": "gujarati",
+    "am": "amharic", "yi": "yiddish", "lo": "lao", "uz": "uzbek", "fo": "faroese",
+    "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk", "mt": "maltese",
+    "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan", "tl": "tagalog",
+    "mg": "malagasy", "as": "assamese", "tt": "tatar", "haw": "hawaiian", "ln": "lingala",
+    "ha": "hausa", "ba": "bashkir", "jw": "javanese", "su": "sundanese", "yue": "cantonese",
+}  # fmt: skip
+
+_BY_NAME = {name: code for code, name in LANGUAGES.items()}
+# Names and codes people use that Whisper spells differently.
+_ALIASES = {
+    "jv": "jw", "iw": "he", "nb": "no", "fil": "tl", "burmese": "my", "castilian": "es",
+    "flemish": "nl", "haitian": "ht", "letzeburgesch": "lb", "moldavian": "ro", "moldovan": "ro",
+    "pushto": "ps", "panjabi": "pa", "sinhalese": "si", "valencian": "ca", "mandarin": "zh",
+}  # fmt: skip
+
+
+def normalise_language(value: str) -> str | None:
+    """Whisper's code for `en`, `en-US`, `EN_gb`, `English` or `german`; None when unknown."""
+    key = value.strip().lower().replace("_", "-")
+    if key in LANGUAGES:
+        return key
+    if key in _BY_NAME:
+        return _BY_NAME[key]
+    if key in _ALIASES:
+        return _ALIASES[key]
+    base = key.split("-", 1)[0]
+    if base != key:
+        return normalise_language(base)
+    return None
+
+
+def language_name(code: str) -> str:
+    """The lower-case English name OpenAI returns in verbose_json (`en` -> `english`)."""
+    return LANGUAGES.get(code, code)

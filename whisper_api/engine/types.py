@@ -1,0 +1,109 @@
+"""Plain records that cross the boundary between the web layer and the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+Task = Literal["transcribe", "translate"]
+SAMPLE_RATE = 16_000
+#: Whisper's temperature fallback schedule, used when a request asks for temperature 0.
+FALLBACK_TEMPERATURES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio: mono float32 samples at 16 kHz."""
+
+    samples: np.ndarray
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class TranscriptionOptions:
+    task: Task = "transcribe"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = False
+    vad_filter: bool = False
+    beam_size: int = 5
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        """0 means Whisper's fallback schedule; any other value is used as the only one."""
+        return FALLBACK_TEMPERATURES if self.temperature == 0 else (self.temperature,)
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class TranscriptionInfo:
+    """What is known before the first segment: the language and the audio's length."""
+
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    info: TranscriptionInfo
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(segment.text for segment in self.segments).strip()
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """A model as the engine knows it, for listings."""
+
+    name: str
+    multilingual: bool
+    created: int
+
+
+class Transcriber(Protocol):
+    """A loaded model. Every engine returns one of these; the web layer sees nothing else."""
+
+    name: str
+    multilingual: bool
+
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        """Start transcribing; segments are decoded lazily as the iterator is consumed."""
+        ...
+
+
+def collect(info: TranscriptionInfo, segments: Iterator[Segment]) -> Transcript:
+    return Transcript(info=info, segments=tuple(segments))

@@ -1,0 +1,111 @@
+"""The one error hierarchy of whisper_api.
+
+Every failure a client can see is an `ApiError`. Subclasses only set the HTTP status, the OpenAI
+error `type` and a default `code`; the web layer renders all of them the same way. The engine
+raises these too (it needs no HTTP to do so: the status is just a number on the class).
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Root of every error a client may receive."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+
+    def to_dict(self) -> dict[str, dict[str, str | None]]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequestError(ApiError):
+    """A field or the body is wrong: the client must change the request."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class AudioDecodeError(InvalidRequestError):
+    """The uploaded audio cannot be decoded, is empty, or is not audio at all."""
+
+    code = "invalid_value"
+
+    def __init__(self, message: str = "Audio file might be corrupted or unsupported") -> None:
+        super().__init__(message, param="file")
+
+
+class AuthenticationError(ApiError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+
+    def __init__(self, model: str, detail: str = "") -> None:
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        if detail:
+            message = f"{message} {detail}"
+        super().__init__(message, param="model")
+
+
+class MethodNotAllowedError(ApiError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLargeError(ApiError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class ServerBusyError(ApiError):
+    status = 429
+    type = "server_busy"
+    code = "server_busy"
+
+
+class ModelUnavailableError(ApiError):
+    """A model exists in configuration but cannot be loaded here (missing weights, no network)."""
+
+    status = 503
+    type = "server_error"
+    code = "model_unavailable"
+
+
+class InternalError(ApiError):
+    status = 500
+    type = "server_error"
+    code = "internal_error"

@@ -1,0 +1,50 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import Flask, Response, g
+
+from whisper_api.config import Settings
+from whisper_api.engine.registry import Loader, ModelRegistry
+from whisper_api.web import audio, health, models
+from whisper_api.web.errors import register_error_handlers
+from whisper_api.web.state import EXTENSION_KEY, AppState
+from whisper_api.web.uploads import InMemoryRequest
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, loader: Loader | None = None) -> Flask:
+    """Build the app; nothing is loaded until a worker asks (see gunicorn.conf.py)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.request_class = InMemoryRequest
+    app.url_map.strict_slashes = False  # a redirect would make clients re-send the upload
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, loader))
+
+    register_error_handlers(app)
+    app.register_blueprint(audio.bp)
+    app.register_blueprint(models.bp)
+    app.register_blueprint(health.bp)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+        g.request_id = "req_" + uuid.uuid4().hex
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        response.headers["x-request-id"] = g.get("request_id", "")
+        started = g.get("started")
+        if started is not None:
+            elapsed_ms = int((time.perf_counter() - started) * 1000)
+            response.headers["openai-processing-ms"] = str(elapsed_ms)
+        response.headers.setdefault("openai-version", "2020-10-01")
+        return response
+
+    return app

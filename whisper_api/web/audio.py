@@ -1,0 +1,93 @@
+"""`/v1/audio/transcriptions` and `/v1/audio/translations`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
+from whisper_api.errors import InvalidRequestError, ModelNotFoundError
+from whisper_api.web.aliases import resolve_model_name
+from whisper_api.web.formatting import render_transcript
+from whisper_api.web.schemas import (
+    AudioRequestSchema,
+    TranscriptionSchema,
+    TranslationSchema,
+    form_to_payload,
+)
+from whisper_api.web.state import get_state
+from whisper_api.web.streaming import stream_transcript
+from whisper_api.web.uploads import read_upload
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("audio", __name__, url_prefix="/v1/audio")
+
+
+@bp.post("/transcriptions")
+def create_transcription() -> Response:
+    return _run(TranscriptionSchema(), task="transcribe")
+
+
+@bp.post("/translations")
+def create_translation() -> Response:
+    return _run(TranslationSchema(), task="translate")
+
+
+def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
+    state = get_state()
+    params: dict[str, Any] = schema.load(form_to_payload(request.form))
+    data = read_upload(request)
+    name = resolve_model_name(params["model"], state.registry.default_name)
+    if not state.registry.is_served(name):
+        raise ModelNotFoundError(params["model"])
+    audio = decode_audio(data, max_seconds=state.settings.max_audio_seconds)
+    transcriber = state.registry.get(name)
+    options = _options(
+        params, task, transcriber, state.settings.beam_size, state.settings.vad_filter
+    )
+    info, segments = transcriber.transcribe(audio, options)
+    if params["stream"]:
+        return stream_transcript(info, segments, task=task)
+    transcript = collect(info, segments)
+    return render_transcript(
+        transcript,
+        response_format=params["response_format"],
+        task=task,
+        granularities=params["timestamp_granularities"],
+    )
+
+
+def _options(
+    params: dict[str, Any], task: Task, transcriber: Transcriber, beam_size: int, vad: bool
+) -> TranscriptionOptions:
+    language = params["language"]
+    if not transcriber.multilingual:
+        if task == "translate":
+            raise InvalidRequestError(
+                f"Model '{transcriber.name}' is English-only and cannot translate; "
+                "use a multilingual model.",
+                param="model",
+            )
+        if language not in (None, "en"):
+            raise InvalidRequestError(
+                f"Model '{transcriber.name}' is English-only; language '{language}' needs a "
+                "multilingual model.",
+                param="language",
+            )
+    # Word alignment costs time; OpenAI only returns words in verbose_json, so skip it otherwise.
+    wants_words = (
+        "word" in params["timestamp_granularities"] and params["response_format"] == "verbose_json"
+    )
+    return TranscriptionOptions(
+        task=task,
+        language=language,
+        prompt=params["prompt"],
+        temperature=params["temperature"],
+        word_timestamps=wants_words,
+        vad_filter=vad if params["vad_filter"] is None else params["vad_filter"],
+        beam_size=beam_size,
+    )

@@ -1,0 +1,22 @@
+"""What the app shares between requests, kept in `app.extensions["whisper_api"]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from whisper_api.config import Settings
+from whisper_api.engine.registry import ModelRegistry
+
+EXTENSION_KEY = "whisper_api"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    registry: ModelRegistry
+
+
+def get_state() -> AppState:
+    return current_app.extensions[EXTENSION_KEY]
