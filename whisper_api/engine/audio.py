@@ -67,9 +67,7 @@ def decode_audio(data: bytes, *, max_seconds: float | None = None) -> Audio:
         raise AudioDecodeError("The audio file is empty.")
     fmt = sniff_format(data)
     if fmt is None:
-        raise AudioDecodeError(
-            "Invalid file format. Supported formats: " + str(list(SUPPORTED_FORMATS))
-        )
+        raise AudioDecodeError("Invalid file format. Supported formats: " + str(list(SUPPORTED_FORMATS)))
     max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
     chunks: list[np.ndarray] = []
     total = 0

@@ -31,9 +31,7 @@ class DeviceChoice:
     cpu_threads: int
 
 
-def choose_device(
-    device: str, compute_type: str, cpu_threads: int, device_index: int = 0
-) -> DeviceChoice:
+def choose_device(device: str, compute_type: str, cpu_threads: int, device_index: int = 0) -> DeviceChoice:
     """Resolve `auto` and `default` into a concrete device and compute type."""
     if device == "auto":
         import ctranslate2
@@ -107,7 +105,5 @@ def _segment(s) -> Segment:  # noqa: ANN001 - faster_whisper.transcribe.Segment
         avg_logprob=float(s.avg_logprob),
         compression_ratio=float(s.compression_ratio),
         no_speech_prob=float(s.no_speech_prob),
-        words=tuple(
-            Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()
-        ),
+        words=tuple(Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()),
     )

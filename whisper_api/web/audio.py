@@ -46,9 +46,7 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         raise ModelNotFoundError(params["model"])
     audio = decode_audio(data, max_seconds=state.settings.max_audio_seconds)
     transcriber = state.registry.get(name)
-    options = _options(
-        params, task, transcriber, state.settings.beam_size, state.settings.vad_filter
-    )
+    options = _options(params, task, transcriber, state.settings.beam_size, state.settings.vad_filter)
     info, segments = transcriber.transcribe(audio, options)
     if params["stream"]:
         return stream_transcript(info, segments, task=task)
@@ -68,8 +66,7 @@ def _options(
     if not transcriber.multilingual:
         if task == "translate":
             raise InvalidRequestError(
-                f"Model '{transcriber.name}' is English-only and cannot translate; "
-                "use a multilingual model.",
+                f"Model '{transcriber.name}' is English-only and cannot translate; use a multilingual model.",
                 param="model",
             )
         if language not in (None, "en"):
@@ -79,9 +76,7 @@ def _options(
                 param="language",
             )
     # Word alignment costs time; OpenAI only returns words in verbose_json, so skip it otherwise.
-    wants_words = (
-        "word" in params["timestamp_granularities"] and params["response_format"] == "verbose_json"
-    )
+    wants_words = "word" in params["timestamp_granularities"] and params["response_format"] == "verbose_json"
     return TranscriptionOptions(
         task=task,
         language=language,

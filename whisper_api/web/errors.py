@@ -85,6 +85,4 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
-        return error_response(
-            InternalError("The server had an error while processing your request.")
-        )
+        return error_response(InternalError("The server had an error while processing your request."))

@@ -32,9 +32,7 @@ def clean_word(word: str) -> str:
 def render_words(segments: tuple[Segment, ...]) -> list[dict[str, Any]]:
     words: list[Word] = [w for s in segments for w in s.words]
     return [
-        {"word": cleaned, "start": w.start, "end": w.end}
-        for w in words
-        if (cleaned := clean_word(w.word))
+        {"word": cleaned, "start": w.start, "end": w.end} for w in words if (cleaned := clean_word(w.word))
     ]
 
 
@@ -53,9 +51,7 @@ def render_segment(segment: Segment) -> dict[str, Any]:
     }
 
 
-def render_verbose(
-    transcript: Transcript, *, task: str, granularities: list[str]
-) -> dict[str, Any]:
+def render_verbose(transcript: Transcript, *, task: str, granularities: list[str]) -> dict[str, Any]:
     language = "english" if task == "translate" else language_name(transcript.info.language)
     body: dict[str, Any] = {
         "task": task,
@@ -97,9 +93,7 @@ def _vtt_timestamp(seconds: float) -> str:
 
 def render_vtt(segments: tuple[Segment, ...]) -> str:
     captions = [
-        webvtt.Caption(
-            start=_vtt_timestamp(s.start), end=_vtt_timestamp(s.end), text=s.text.strip()
-        )
+        webvtt.Caption(start=_vtt_timestamp(s.start), end=_vtt_timestamp(s.end), text=s.text.strip())
         for s in segments
         if s.text.strip()
     ]

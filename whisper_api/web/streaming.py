@@ -46,9 +46,7 @@ def transcript_events(info: TranscriptionInfo, segments: Iterator[Segment]) -> I
     yield sse("[DONE]")
 
 
-def stream_transcript(
-    info: TranscriptionInfo, segments: Iterator[Segment], *, task: str
-) -> Response:
+def stream_transcript(info: TranscriptionInfo, segments: Iterator[Segment], *, task: str) -> Response:
     response = Response(
         stream_with_context(transcript_events(info, segments)),
         status=200,
