@@ -1,0 +1,56 @@
+"""The baseline: openai-whisper's own `transcribe()` in one process, with the seed server's settings.
+
+The seed server (tiny-openai-whisper-api) calls `whisper.transcribe(model, file)` with the library's
+defaults: greedy decoding with the temperature fallback (0.0, 0.2, ... 1.0), fp32 on CPU, torch's
+default thread count. The weights are the same model as the server's, converted from CTranslate2.
+Run as a subprocess (`python -m bench.baseline REQUEST.json`); prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.server import peak_rss_bytes
+from whisper_api.engine.audio import decode_audio
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import whisper
+
+    started = time.perf_counter()
+    model = whisper.load_model(request["checkpoint"], device="cpu")
+    load_seconds = time.perf_counter() - started
+    files = []
+    for item in request["files"]:
+        data = Path(item["path"]).read_bytes()
+        times = []
+        for _ in range(request["repeats"]):
+            began = time.perf_counter()
+            # The seed hands openai-whisper a file path, decoded by an ffmpeg subprocess; here
+            # the same bytes are decoded in memory (PyAV), as the server does, and passed as samples.
+            samples = decode_audio(data).samples
+            result = whisper.transcribe(model, samples, fp16=False)
+            times.append(time.perf_counter() - began)
+        segments = [[float(s["start"]), s["text"]] for s in result["segments"]]
+        files.append({"name": item["name"], "seconds": times, "segments": segments})
+    return {
+        "engine": "openai-whisper " + whisper.__version__,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_seconds": load_seconds,
+        "peak_rss_bytes": peak_rss_bytes(os.getpid()),
+        "files": files,
+    }
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    payload = json.loads(Path(sys.argv[1]).read_text())
+    json.dump(run(payload), sys.stdout)

@@ -1,0 +1,98 @@
+"""What is measured: server configurations and the run plans (full, quick, smoke)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """One way to run the server; every field maps to a documented setting."""
+
+    name: str
+    engine: str = "faster-whisper"
+    model: str = "base"
+    workers: int = 2
+    cpu_threads: int = 1
+    beam_size: int = 1
+    compute_type: str = "int8"
+    vad: bool = False
+    #: concurrent client counts for the throughput/latency sweep
+    concurrency: tuple[int, ...] = (1, 2)
+    #: clips sent one at a time (RTF, overhead and WER); the first is the headline clip
+    clips: tuple[str, ...] = ("ref71", "jfk", "long60")
+    stream: bool = True
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment variables for this configuration."""
+        return {
+            "WHISPER_ENGINE": self.engine,
+            "WHISPER_MODEL": self.model,
+            "WHISPER_API_WORKERS": str(self.workers),
+            "WHISPER_API_CPU_THREADS": str(self.cpu_threads),
+            "WHISPER_API_BEAM_SIZE": str(self.beam_size),
+            "WHISPER_API_COMPUTE_TYPE": self.compute_type,
+            "WHISPER_API_VAD": "1" if self.vad else "0",
+            "WHISPER_API_OFFLINE": "1",
+        }
+
+    def describe(self) -> str:
+        vad = " vad" if self.vad else ""
+        return (
+            f"{self.engine} {self.model} {self.compute_type} beam{self.beam_size}{vad} "
+            f"{self.workers}w x {self.cpu_threads}t"
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A benchmark run: which clips, configurations and baseline files."""
+
+    name: str
+    long_seconds: tuple[float, ...]
+    configs: tuple[ServerConfig, ...]
+    baseline_clips: tuple[str, ...]
+    baseline_model: str = "base"
+    #: requests per client at each concurrency level
+    requests_per_client: int = 1
+    #: times each single-request measurement is repeated (the median is reported)
+    repeats: int = 1
+    use_short_clip: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+
+SWEEP = (1, 2, 4, 8)
+
+FULL = Plan(
+    name="full",
+    long_seconds=(60.0, 600.0),
+    configs=(
+        ServerConfig("int8-b1-2x1", concurrency=SWEEP, clips=("ref71", "jfk", "long60", "long600")),
+        ServerConfig("int8-b1-1x2", workers=1, cpu_threads=2, concurrency=SWEEP),
+        ServerConfig("int8-b5-2x1", beam_size=5, concurrency=SWEEP),
+        ServerConfig("int8-b1-2x1-vad", vad=True),
+        ServerConfig("f32-b1-2x1", compute_type="float32"),
+        ServerConfig("int8-b1-1x1", workers=1, cpu_threads=1, concurrency=(1,), stream=False),
+        ServerConfig("tiny.en-int8-b1-2x1", model="tiny.en"),
+    ),
+    baseline_clips=("ref71", "jfk", "long60"),
+    repeats=2,
+)
+
+QUICK = Plan(
+    name="quick",
+    long_seconds=(60.0,),
+    configs=(ServerConfig("int8-b1-2x1", clips=("ref71", "jfk")),),
+    baseline_clips=("jfk",),
+)
+
+SMOKE = Plan(
+    name="smoke",
+    long_seconds=(),
+    configs=(ServerConfig("tiny.en-int8-b1-1x1", model="tiny.en", workers=1, clips=("short",)),),
+    baseline_clips=("short",),
+    baseline_model="tiny.en",
+    use_short_clip=True,
+)
+
+PLANS = {plan.name: plan for plan in (FULL, QUICK, SMOKE)}

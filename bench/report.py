@@ -1,0 +1,222 @@
+"""The benchmark's outputs: a terminal table, a JSON file and a chart of throughput vs concurrency."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: Targets for the defaults (71 s clip, multilingual base model, through the OpenAI SDK).
+TARGETS = {
+    "rtf_1": ("1 request, x real time", 15.0, ">="),
+    "throughput_2": ("2 clients together, x real time", 18.0, ">="),
+    "overhead": ("HTTP overhead over direct engine call", 0.05, "<="),
+    "peak_rss_mib": ("peak RSS per worker, MiB", 500.0, "<"),
+    "first_delta_seconds": ("first streamed text, s", 2.0, "<"),
+}
+TARGET_CLIP = "ref71"
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def target_values(config: dict[str, Any]) -> dict[str, float | None]:
+    """The figures the targets are about, for one configuration (None where not measured)."""
+    http = config["http"]
+    single = http["single"].get(TARGET_CLIP, {})
+    two = next((lv for lv in http["load"] if lv["clients"] == 2 and lv["clip"] == TARGET_CLIP), None)
+    stream = http.get("stream") or {}
+    return {
+        "rtf_1": single.get("rtf"),
+        "throughput_2": two["throughput"] if two else None,
+        "overhead": single.get("overhead"),
+        "peak_rss_mib": max(http["peak_rss_mib_per_worker"], default=None),
+        "first_delta_seconds": stream.get("first_delta_seconds")
+        if stream.get("clip") == TARGET_CLIP
+        else None,
+    }
+
+
+def meets(key: str, value: float | None) -> bool | None:
+    if value is None:
+        return None
+    _, limit, op = TARGETS[key]
+    return {">=": value >= limit, "<=": value <= limit, "<": value < limit}[op]
+
+
+def render(results: dict[str, Any]) -> str:
+    """Human-readable tables for the terminal (and for BENCHMARKS.md)."""
+    m = results["machine"]
+    parts = [
+        f"plan {results['plan']}, started {results['started']}, took {results.get('wall_seconds', 0):.0f} s",
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; load average at start "
+        f"{m['load_average_start'][0]:.2f}, at end {m.get('load_average_end', [0])[0]:.2f}",
+        "",
+    ]
+    base = results.get("baseline")
+    if base:
+        rows = [
+            [name, _fmt(f["seconds"]), _fmt(f["rtf"], ".1f") + "x", _pct(f["wer"])]
+            for name, f in base["files"].items()
+        ]
+        parts += [
+            f"Baseline: {base['engine']} `transcribe()` {base['model']} fp32, greedy + temperature fallback, "
+            f"{base['threads']} torch threads; load {base['load_seconds']:.1f} s, peak RSS "
+            f"{base['peak_rss_mib']:.0f} MiB",
+            table(["clip", "seconds", "RTF", "WER"], rows),
+            "",
+        ]
+    rows = []
+    for c in results["configs"]:
+        for name, f in c["http"]["single"].items():
+            rows.append(
+                [
+                    c["name"],
+                    name,
+                    _fmt(f["seconds"]),
+                    _fmt(f["rtf"], ".1f") + "x",
+                    _pct(f["wer"]),
+                    _fmt(f["direct_seconds"]),
+                    _pct(f["overhead"]),
+                    _fmt(f.get("speedup_vs_baseline"), ".2f") + ("x" if f.get("speedup_vs_baseline") else ""),
+                    _pct(f.get("baseline_wer")),
+                    "-" if f["tail_words"] is None else str(f["tail_words"]),
+                ]
+            )
+    parts += [
+        "One request at a time over HTTP (OpenAI SDK), against the engine called directly and the baseline",
+        table(
+            ["config", "clip", "HTTP s", "RTF", "WER", "direct s", "overhead", "vs base", "base WER", "tail"],
+            rows,
+        ),
+        "",
+    ]
+    rows = []
+    for c in results["configs"]:
+        for lv in c["http"]["load"]:
+            rows.append(
+                [
+                    c["name"],
+                    lv["clip"],
+                    str(lv["clients"]),
+                    str(lv["requests"]),
+                    _fmt(lv["throughput"], ".1f") + "x",
+                    _fmt(lv["p50"]),
+                    _fmt(lv["p95"]),
+                    _pct(lv["wer"]),
+                ]
+            )
+    parts += [
+        "Concurrent clients (throughput = audio seconds per wall second, all clients together)",
+        table(["config", "clip", "clients", "requests", "throughput", "p50 s", "p95 s", "WER"], rows),
+        "",
+    ]
+    rows = []
+    for c in results["configs"]:
+        http = c["http"]
+        stream = http.get("stream") or {}
+        rows.append(
+            [
+                c["name"],
+                c["describe"],
+                ", ".join(f"{v:.0f}" for v in http["peak_rss_mib_per_worker"]),
+                ", ".join(f"{v:.1f}" for v in http["load_seconds"]),
+                _fmt(http["ready_seconds"], ".1f"),
+                _fmt(c["direct"]["load_seconds"], ".1f"),
+                _fmt(stream.get("first_delta_seconds")),
+            ]
+        )
+    parts += [
+        "Memory, model load and streaming",
+        table(
+            [
+                "config",
+                "settings",
+                "peak RSS/worker MiB",
+                "load s",
+                "start->ready s",
+                "direct load s",
+                "1st delta s",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    rows = []
+    for c in results["configs"]:
+        if c["model"] != "base":
+            continue
+        values = target_values(c)
+        cells = [c["name"]]
+        for key in TARGETS:
+            ok = meets(key, values[key])
+            shown = _pct(values[key]) if key == "overhead" else _fmt(values[key], ".2f")
+            cells.append(shown + ("" if ok is None else (" ok" if ok else " MISS")))
+        rows.append(cells)
+    if rows:
+        headers = ["config"] + [f"{TARGETS[k][0]} ({TARGETS[k][2]}{TARGETS[k][1]:g})" for k in TARGETS]
+        parts += [f"Targets ({TARGET_CLIP}, base model, OpenAI SDK)", table(headers, rows), ""]
+    parts.append(
+        "WER: on the part with known text (ref71: the first 41 s; its German half has no reference, "
+        "'tail' counts the words transcribed there). RTF and throughput: audio seconds per wall second."
+    )
+    return "\n".join(parts)
+
+
+def chart(results: dict[str, Any], path: Path) -> Path:
+    """PNG: throughput against concurrent clients, one line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for c in results["configs"]:
+        levels = c["http"]["load"]
+        if not levels:
+            continue
+        xs = [lv["clients"] for lv in levels]
+        ys = [lv["throughput"] for lv in levels]
+        ax.plot(xs, ys, marker="o", label=c["describe"])
+    base = results.get("baseline")
+    clip = results["configs"][0]["http"]["load"][0]["clip"] if results["configs"] else None
+    if base and clip in base["files"]:
+        ax.axhline(base["files"][clip]["rtf"], color="grey", linestyle="--", label="baseline: openai-whisper")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([1, 2, 4, 8], labels=["1", "2", "4", "8"])
+    ax.set_xlabel("concurrent clients (OpenAI SDK)")
+    ax.set_ylabel("throughput (audio s per wall s)")
+    ax.set_title(f"whisper_api throughput on {clip} ({results['machine']['cores']} cores)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Write results.json, the chart and the text report into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "results.json",
+        "chart": out_dir / "throughput.png",
+        "text": out_dir / "report.txt",
+    }
+    paths["json"].write_text(json.dumps(results, indent=2))
+    chart(results, paths["chart"])
+    paths["text"].write_text(render(results) + "\n")
+    return paths
