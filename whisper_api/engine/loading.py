@@ -72,8 +72,8 @@ class ModelLocation:
     """Where a model's CTranslate2 directory is, and what it is."""
 
     name: str
-    path: Path
-    source: str  # "directory", "model_dir", "package", "hf-cache", "download"
+    path: Path  # a CTranslate2 directory, or an openai-whisper checkpoint file
+    source: str  # "directory", "model_dir", "package", "hf-cache", "download", "checkpoint", ...
 
     @property
     def multilingual(self) -> bool:
@@ -81,11 +81,16 @@ class ModelLocation:
 
     @property
     def created(self) -> int:
-        return int((self.path / "model.bin").stat().st_mtime)
+        weights = self.path if self.path.is_file() else self.path / "model.bin"
+        return int(weights.stat().st_mtime)
 
 
 def is_multilingual(path: Path) -> bool:
     """English-only Whisper models have a 51864-token vocabulary; multilingual ones more."""
+    if path.is_file():
+        from whisper_api.engine.checkpoints import checkpoint_is_multilingual  # needs torch
+
+        return checkpoint_is_multilingual(path)
     vocabulary = path / "vocabulary.txt"
     if vocabulary.exists():
         with vocabulary.open(encoding="utf-8") as fh:
