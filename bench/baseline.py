@@ -24,8 +24,14 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     import torch
     import whisper
 
+    from whisper_api.config import Settings
+    from whisper_api.models import convert
+
     started = time.perf_counter()
-    model = whisper.load_model(request["checkpoint"], device="cpu")
+    checkpoint = convert(request["model"], None, Settings.from_env())  # once; cached afterwards
+    convert_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    model = whisper.load_model(str(checkpoint), device="cpu")
     load_seconds = time.perf_counter() - started
     files = []
     for item in request["files"]:
@@ -44,6 +50,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         "engine": "openai-whisper " + whisper.__version__,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "convert_seconds": convert_seconds,
         "load_seconds": load_seconds,
         "peak_rss_bytes": peak_rss_bytes(os.getpid()),
         "files": files,

@@ -97,11 +97,8 @@ def _file_figures(clip: Clip, seconds: list[float], segments: list[list[Any]]) -
 
 def run_baseline(plan: Plan, clips: dict[str, Clip], work: Path) -> dict[str, Any]:
     """openai-whisper's `transcribe()` on the same weights and files."""
-    from whisper_api.engine.baseline_weights import openai_whisper_checkpoint
-
-    checkpoint = openai_whisper_checkpoint(plan.baseline_model)
     request = {
-        "checkpoint": str(checkpoint),
+        "model": plan.baseline_model,
         "repeats": plan.repeats,
         "files": [{"name": n, "path": str(clips[n].path)} for n in plan.baseline_clips],
     }
