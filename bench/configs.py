@@ -14,6 +14,8 @@ class ServerConfig:
     model: str = "base"
     workers: int = 2
     cpu_threads: int = 1
+    #: transcriptions one worker runs at once (CTranslate2 num_workers, weights shared)
+    inference_workers: int = 1
     beam_size: int = 1
     compute_type: str = "int8"
     vad: bool = False
@@ -30,6 +32,7 @@ class ServerConfig:
             "WHISPER_MODEL": self.model,
             "WHISPER_API_WORKERS": str(self.workers),
             "WHISPER_API_CPU_THREADS": str(self.cpu_threads),
+            "WHISPER_API_INFERENCE_WORKERS": str(self.inference_workers),
             "WHISPER_API_BEAM_SIZE": str(self.beam_size),
             "WHISPER_API_COMPUTE_TYPE": self.compute_type,
             "WHISPER_API_VAD": "1" if self.vad else "0",
@@ -38,9 +41,10 @@ class ServerConfig:
 
     def describe(self) -> str:
         vad = " vad" if self.vad else ""
+        parallel = f" x {self.inference_workers}par" if self.inference_workers > 1 else ""
         return (
             f"{self.engine} {self.model} {self.compute_type} beam{self.beam_size}{vad} "
-            f"{self.workers}w x {self.cpu_threads}t"
+            f"{self.workers}w{parallel} x {self.cpu_threads}t"
         )
 
 
@@ -69,14 +73,14 @@ FULL = Plan(
     configs=(
         ServerConfig("int8-b1-2x1", concurrency=SWEEP, clips=("ref71", "jfk", "long60", "long600")),
         ServerConfig("int8-b1-1x2", workers=1, cpu_threads=2, concurrency=SWEEP),
-        ServerConfig("int8-b5-2x1", beam_size=5, concurrency=SWEEP),
+        ServerConfig("int8-b1-1wp2x1", workers=1, inference_workers=2, cpu_threads=1, concurrency=SWEEP),
+        ServerConfig("int8-b1-1wp2x2", workers=1, inference_workers=2, cpu_threads=2),
+        ServerConfig("int8-b5-2x1", beam_size=5),
         ServerConfig("int8-b1-2x1-vad", vad=True),
         ServerConfig("f32-b1-2x1", compute_type="float32"),
-        ServerConfig("int8-b1-1x1", workers=1, cpu_threads=1, concurrency=(1,), stream=False),
-        ServerConfig("tiny.en-int8-b1-2x1", model="tiny.en"),
+        ServerConfig("tiny.en-int8-b1-2x1", model="tiny.en", stream=False),
     ),
     baseline_clips=("ref71", "jfk", "long60"),
-    repeats=2,
 )
 
 QUICK = Plan(

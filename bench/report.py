@@ -117,11 +117,27 @@ def render(results: dict[str, Any]) -> str:
                     _fmt(lv["p50"]),
                     _fmt(lv["p95"]),
                     _pct(lv["wer"]),
+                    _fmt(lv.get("audio_per_cpu_second"), ".1f"),
+                    "/".join(f"{v:.0f}" for v in lv.get("worker_cpu_seconds", [])),
                 ]
             )
     parts += [
         "Concurrent clients (throughput = audio seconds per wall second, all clients together)",
-        table(["config", "clip", "clients", "requests", "throughput", "p50 s", "p95 s", "WER"], rows),
+        table(
+            [
+                "config",
+                "clip",
+                "clients",
+                "requests",
+                "throughput",
+                "p50 s",
+                "p95 s",
+                "WER",
+                "audio/CPU s",
+                "CPU s/worker",
+            ],
+            rows,
+        ),
         "",
     ]
     rows = []

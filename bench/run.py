@@ -187,6 +187,8 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
                         "p95": level.p95,
                         "wer": statistics.mean(word_error_rate(headline.reference, s) for s in level.scored),
                         "worker_cpu_seconds": cpu_used,
+                        # audio seconds per CPU second: efficiency, robust to other load on the machine
+                        "audio_per_cpu_second": headline.duration * level.requests / max(sum(cpu_used), 1e-9),
                     }
                 )
             figures["load"] = levels

@@ -19,7 +19,7 @@ import requests
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-_LOADED = re.compile(r"loaded model \S+ from .* in (?P<seconds>[0-9.]+)s")
+_LOADED = re.compile(r"loaded (?:\S+ )?model \S+ from .* in (?P<seconds>[0-9.]+)s")
 
 
 def free_port() -> int:

@@ -54,6 +54,12 @@ class Settings:
     cpu_threads: int = _setting(
         0, "WHISPER_API_CPU_THREADS", "Inference threads per worker; 0 = CPU cores / workers"
     )
+    inference_workers: int = _setting(
+        1,
+        "WHISPER_API_INFERENCE_WORKERS",
+        "Transcriptions one worker runs at the same time (CTranslate2 `num_workers`; the weights are "
+        "shared, so this adds concurrency without another copy of the model)",
+    )
     beam_size: int = _setting(5, "WHISPER_API_BEAM_SIZE", "Beam size for decoding (1 = greedy)")
     vad_filter: bool = _setting(
         False,

@@ -29,9 +29,12 @@ class DeviceChoice:
     index: int
     compute_type: str
     cpu_threads: int
+    num_workers: int = 1  # transcriptions run in parallel on this model
 
 
-def choose_device(device: str, compute_type: str, cpu_threads: int, device_index: int = 0) -> DeviceChoice:
+def choose_device(
+    device: str, compute_type: str, cpu_threads: int, device_index: int = 0, num_workers: int = 1
+) -> DeviceChoice:
     """Resolve `auto` and `default` into a concrete device and compute type."""
     if device == "auto":
         import ctranslate2
@@ -39,7 +42,7 @@ def choose_device(device: str, compute_type: str, cpu_threads: int, device_index
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     if compute_type == "default":
         compute_type = "float16" if device == "cuda" else "int8"
-    return DeviceChoice(device, device_index, compute_type, cpu_threads)
+    return DeviceChoice(device, device_index, compute_type, cpu_threads, max(1, num_workers))
 
 
 class FasterWhisperTranscriber:
@@ -60,7 +63,7 @@ class FasterWhisperTranscriber:
             device_index=choice.index,
             compute_type=choice.compute_type,
             cpu_threads=choice.cpu_threads,
-            num_workers=1,
+            num_workers=choice.num_workers,
             local_files_only=True,
         )
 
