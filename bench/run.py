@@ -21,7 +21,7 @@ import psutil
 from bench import client as sdk
 from bench.clips import Clip, build_clips, short_clip
 from bench.configs import Plan, ServerConfig
-from bench.server import ROOT, BenchServer, RssSampler, peak_rss_bytes
+from bench.server import ROOT, BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
     server = BenchServer(config.environment(), work / f"server-{config.name}.log", config.workers)
     with server:
         workers = server.worker_processes()
+        phases = _PhasePeaks(workers)
+        phases.close("load")  # the model load: the peak up to now
         figures: dict[str, Any] = {
             "ready_seconds": server.ready_seconds,
             "load_seconds": server.load_seconds(),
@@ -157,6 +159,7 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
                     "wer": word_error_rate(clip.reference, results[0].scored),
                     "tail_words": results[0].tail_words if clip.scored_until is not None else None,
                     "text": results[0].scored,
+                    "peak_rss_mib_per_worker": phases.close(f"single:{name}"),
                 }
             figures["single"] = single
             headline = clips[config.clips[0]]
@@ -168,14 +171,13 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
                     "total_seconds": streamed.total_seconds,
                     "deltas": streamed.deltas,
                 }
+                phases.close("stream")
             levels = []
             for clients in config.concurrency:
                 per_client = max(plan.requests_per_client, 2 if clients == 1 else 1)
                 cpu_before = _cpu_seconds(workers)
                 level = sdk.load_level(server.base_url, config.model, headline, clients, per_client)
-                cpu_used = [
-                    after - before for before, after in zip(cpu_before, _cpu_seconds(workers), strict=True)
-                ]
+                cpu_used = [b - a for a, b in zip(cpu_before, _cpu_seconds(workers), strict=True)]
                 levels.append(
                     {
                         "clip": headline.name,
@@ -189,13 +191,37 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
                         "worker_cpu_seconds": cpu_used,
                         # audio seconds per CPU second: efficiency, robust to other load on the machine
                         "audio_per_cpu_second": headline.duration * level.requests / max(sum(cpu_used), 1e-9),
+                        "peak_rss_mib_per_worker": phases.close(f"clients:{clients}"),
                     }
                 )
             figures["load"] = levels
-        hwm = [peak_rss_bytes(p.pid) for p in workers]
-        peaks = [h if h is not None else sampler.peaks[p.pid] for h, p in zip(hwm, workers, strict=True)]
-        figures["peak_rss_mib_per_worker"] = [p / MIB for p in peaks]
+        figures["peak_rss_mib_per_worker"] = phases.overall(sampler.peaks)
+        figures["peak_rss_mib_by_phase"] = phases.by_phase
     return figures
+
+
+class _PhasePeaks:
+    """Peak RSS of each worker per phase (model load, each clip, each load level), in MiB."""
+
+    def __init__(self, workers: list[psutil.Process]) -> None:
+        self.workers = workers
+        self.by_phase: dict[str, list[float | None]] = {}
+
+    def close(self, phase: str) -> list[float | None]:
+        """Read the peaks since the last phase ended, then start new ones."""
+        peaks = [peak_rss_bytes(p.pid) for p in self.workers]
+        self.by_phase[phase] = [None if v is None else v / MIB for v in peaks]
+        for p in self.workers:
+            reset_peak_rss(p.pid)
+        return self.by_phase[phase]
+
+    def overall(self, sampled: dict[int, int]) -> list[float]:
+        """Each worker's peak over the whole run (the sampler's where /proc has no high-water mark)."""
+        result = []
+        for i, p in enumerate(self.workers):
+            known = [v[i] for v in self.by_phase.values() if v[i] is not None]
+            result.append(max(known) if known else sampled[p.pid] / MIB)
+        return result
 
 
 def _cpu_seconds(processes: list[psutil.Process]) -> list[float]:

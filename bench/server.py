@@ -39,6 +39,15 @@ def peak_rss_bytes(pid: int) -> int | None:
     return None
 
 
+def reset_peak_rss(pid: int) -> bool:
+    """Start a new high-water mark (`5 > /proc/<pid>/clear_refs`), so each phase gets its own peak."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 class RssSampler:
     """Largest resident set seen per process, for systems without /proc/<pid>/status."""
 
