@@ -6,11 +6,14 @@ imports the light `whisper_api.config`; torch, CTranslate2 and CUDA are touched 
 
 from __future__ import annotations
 
+import os
 import sys
 
 from whisper_api.config import Settings
+from whisper_api.devices import GpuSlots, device_environment, parse_gpus
 
 _settings = Settings.from_env()
+_gpu_slots = GpuSlots(parse_gpus(_settings.gpus))  # master-side bookkeeping, no CUDA here
 
 bind = _settings.bind
 workers = _settings.effective_workers
@@ -42,6 +45,29 @@ logconfig_dict = {
         "generic": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"},
     },
 }  # fmt: skip
+
+
+def pre_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and Worker
+    """Master: give the worker about to be forked a slot, and so a GPU (a replacement reuses one)."""
+    _gpu_slots.retain(w.age for w in server.WORKERS.values())
+    worker.whisper_slot = _gpu_slots.claim(worker.age)
+
+
+def post_fork(server, worker) -> None:  # noqa: ANN001
+    """Worker: take its slot's device before the app, torch or CUDA are loaded."""
+    gpu = _gpu_slots.gpu(worker.whisper_slot)
+    os.environ.update(device_environment(gpu, os.environ))
+    worker.log.info("worker slot %d uses %s", worker.whisper_slot, "CPU" if gpu is None else f"GPU {gpu}")
+
+
+def child_exit(server, worker) -> None:  # noqa: ANN001
+    """Master: a worker exited; its slot waits for its replacement."""
+    _gpu_slots.release(worker.age)
+
+
+def worker_exit(server, worker) -> None:  # noqa: ANN001
+    """Master (for a worker that vanished) or the worker itself: free its slot."""
+    _gpu_slots.release(worker.age)
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker

@@ -78,6 +78,13 @@ def base_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(tmp_path_factory, "base", {"WHISPER_MODEL": "base"})
 
 
+@pytest.fixture(scope="session")
+def ow_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real server on tiny.en under the openai-whisper engine, one worker."""
+    env = {"WHISPER_MODEL": "tiny.en", "WHISPER_ENGINE": "openai-whisper"}
+    yield from _serve(tmp_path_factory, "ow-tiny", env)
+
+
 def _client(base_url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url + "/v1", api_key="sk-local", max_retries=0, timeout=300)
 
@@ -85,6 +92,11 @@ def _client(base_url: str) -> openai.OpenAI:
 @pytest.fixture(scope="session")
 def openai_client(server_url: str) -> openai.OpenAI:
     return _client(server_url)
+
+
+@pytest.fixture(scope="session")
+def ow_openai_client(ow_server_url: str) -> openai.OpenAI:
+    return _client(ow_server_url)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,11 @@ class Settings:
         "Default model: a packaged name (`base`, `tiny.en`), a CTranslate2 directory, or any "
         "Whisper name (`small`, `large-v3`, `turbo`, ...)",
     )
-    engine: str = _setting("faster-whisper", "WHISPER_ENGINE", "Inference engine: `faster-whisper`")
+    engine: str = _setting(
+        "faster-whisper",
+        "WHISPER_ENGINE",
+        "Inference engine: `faster-whisper` (CTranslate2) or `openai-whisper` (PyTorch); see docs/engines.md",
+    )
     extra_models: tuple[str, ...] = _setting(
         (),
         "WHISPER_API_MODELS",
@@ -45,6 +49,12 @@ class Settings:
     device: str = _setting("auto", "WHISPER_API_DEVICE", "`auto`, `cpu` or `cuda`")
     device_index: int = _setting(
         0, "WHISPER_API_DEVICE_INDEX", "GPU index used by this process (set per worker by gunicorn)"
+    )
+    gpus: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_GPUS",
+        "GPU indexes shared out to gunicorn workers, e.g. `0,1,3`; empty = CPU (unless "
+        "WHISPER_API_DEVICE=cuda)",
     )
     compute_type: str = _setting(
         "default",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -36,9 +37,10 @@ class ServerProcess:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> ServerProcess:
-        log = self.log_path.open("wb")
+        log = self._log_file = self.log_path.open("wb")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(
             [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"],
@@ -55,8 +57,8 @@ class ServerProcess:
             try:
                 if requests.get(self.base_url + "/ready", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a worker still loading its model (connection queued)
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
@@ -65,6 +67,8 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)

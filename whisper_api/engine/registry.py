@@ -23,10 +23,15 @@ logger = logging.getLogger(__name__)
 Loader = Callable[[ModelLocation], Transcriber]
 
 
+ENGINES = ("faster-whisper", "openai-whisper")
+
+
 def default_loader(settings: Settings) -> Loader:
     """The loader for the configured engine."""
-    if settings.engine != "faster-whisper":
-        raise ValueError(f"unknown WHISPER_ENGINE {settings.engine!r}; use 'faster-whisper'")
+    if settings.engine not in ENGINES:
+        raise ValueError(f"unknown WHISPER_ENGINE {settings.engine!r}; use one of {', '.join(ENGINES)}")
+    if settings.engine == "openai-whisper":
+        return _openai_whisper_loader(settings)
 
     def load(location: ModelLocation) -> Transcriber:
         from whisper_api.engine.faster import FasterWhisperTranscriber, choose_device
@@ -53,6 +58,38 @@ def default_loader(settings: Settings) -> Loader:
         return transcriber
 
     return load
+
+
+def _openai_whisper_loader(settings: Settings) -> Loader:
+    def load(location: ModelLocation) -> Transcriber:
+        from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
+
+        device = choose_torch_device(settings.device, settings.effective_cpu_threads, settings.device_index)
+        started = time.perf_counter()
+        transcriber = OpenAIWhisperTranscriber(location, device)
+        transcriber.warm_up()
+        logger.info(
+            "loaded openai-whisper model %s from %s (%s) on %s (%s, %d threads) in %.2fs",
+            location.name,
+            location.path,
+            location.source,
+            device.name,
+            "float16" if device.fp16 else "float32",
+            device.cpu_threads,
+            time.perf_counter() - started,
+        )
+        return transcriber
+
+    return load
+
+
+def locator(settings: Settings) -> Callable[..., ModelLocation]:
+    """How the configured engine finds weights: CTranslate2 directories or openai-whisper checkpoints."""
+    if settings.engine == "openai-whisper":
+        from whisper_api.engine.checkpoints import locate_checkpoint
+
+        return locate_checkpoint
+    return locate_model
 
 
 class ModelRegistry:
@@ -83,7 +120,7 @@ class ModelRegistry:
             cached = self._locations.get(name)
         if cached is not None:
             return cached
-        location = locate_model(
+        location = locator(self.settings)(
             name,
             cache_dir=self.settings.cache_dir,
             model_dir=self.settings.model_dir,

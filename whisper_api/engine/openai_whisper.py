@@ -1,0 +1,164 @@
+"""The openai-whisper (PyTorch) engine: float16 on CUDA, float32 on CPU.
+
+openai-whisper's `transcribe()` returns only when the whole file is decoded, so this engine's
+segments arrive in one burst at the end (a stream still works: its deltas come together). The
+language is detected before that, so the request learns it first, as with faster-whisper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from whisper_api.engine.checkpoints import load_whisper_model
+from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.types import (
+    SAMPLE_RATE,
+    Audio,
+    Segment,
+    TranscriptionInfo,
+    TranscriptionOptions,
+    Word,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Candidates sampled per temperature above 0, as faster-whisper and the openai-whisper CLI do.
+BEST_OF = 5
+
+
+@dataclass(frozen=True)
+class TorchDevice:
+    """Where a PyTorch model runs, and with how many CPU threads."""
+
+    device: str  # "cpu" or "cuda"
+    index: int
+    cpu_threads: int
+
+    @property
+    def name(self) -> str:
+        return f"cuda:{self.index}" if self.device == "cuda" else "cpu"
+
+    @property
+    def fp16(self) -> bool:
+        return self.device == "cuda"
+
+
+def choose_torch_device(device: str, cpu_threads: int, device_index: int = 0) -> TorchDevice:
+    """Resolve `auto`, and give torch this worker's share of the CPU cores (no oversubscription)."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(max(1, cpu_threads))
+    # Fails once set, or once parallel work has started in this process: the first setting stays.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    return TorchDevice(device, device_index, cpu_threads)
+
+
+class OpenAIWhisperTranscriber:
+    """An openai-whisper model on one device; one transcription at a time per model."""
+
+    engine = "openai-whisper"
+
+    def __init__(self, location: ModelLocation, device: TorchDevice) -> None:
+        self.name = location.name
+        self.location = location
+        self.device = device
+        self._model = load_whisper_model(location.path, device.name, name=location.name)
+        self.multilingual = bool(self._model.is_multilingual)
+        # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Run one short decode so the first request does not pay for lazy initialisation."""
+        silence = Audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        _, segments = self.transcribe(silence, TranscriptionOptions(beam_size=1, language="en"))
+        for _ in segments:
+            pass
+
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        language = options.language if self.multilingual else "en"
+        probability = 1.0
+        if language is None:
+            language, probability = self._detect_language(audio)
+        info = TranscriptionInfo(language=language, language_probability=probability, duration=audio.duration)
+        return info, self._segments(audio, options, language)
+
+    def _detect_language(self, audio: Audio) -> tuple[str, float]:
+        """The most likely language of the first 30 s, as openai-whisper's transcribe() decides it."""
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(
+            audio.samples, self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
+        )
+        segment = whisper.pad_or_trim(mel, whisper.audio.N_FRAMES).to(self._model.device)
+        if self.device.fp16:
+            segment = segment.half()
+        with self._lock:
+            _, probs = self._model.detect_language(segment)
+        language = max(probs, key=probs.get)
+        return language, float(probs[language])
+
+    def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
+        import whisper
+
+        kwargs: dict[str, Any] = {}
+        if options.vad_filter:
+            clips = speech_clips(audio)
+            if not clips:
+                return
+            kwargs["clip_timestamps"] = clips
+        with self._lock:
+            result = whisper.transcribe(
+                self._model,
+                audio.samples,
+                verbose=None,
+                temperature=options.temperatures,
+                initial_prompt=options.prompt or None,
+                word_timestamps=options.word_timestamps,
+                task=options.task,
+                language=language,
+                beam_size=options.beam_size,
+                best_of=BEST_OF,
+                fp16=self.device.fp16,
+                **kwargs,
+            )
+        for index, segment in enumerate(result["segments"]):
+            yield _segment(index, segment)
+
+
+def speech_clips(audio: Audio) -> list[float]:
+    """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    chunks = get_speech_timestamps(audio.samples, VadOptions())
+    return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
+
+
+def _segment(index: int, s: dict[str, Any]) -> Segment:
+    return Segment(
+        id=index,
+        seek=int(s["seek"]),
+        start=float(s["start"]),
+        end=float(s["end"]),
+        text=s["text"],
+        tokens=tuple(int(t) for t in s["tokens"]),
+        temperature=float(s["temperature"]),
+        avg_logprob=float(s["avg_logprob"]),
+        compression_ratio=float(s["compression_ratio"]),
+        no_speech_prob=float(s["no_speech_prob"]),
+        words=tuple(
+            Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+            for w in s.get("words") or ()
+        ),
+    )
