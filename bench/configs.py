@@ -79,6 +79,16 @@ FULL = Plan(
         ServerConfig("int8-b1-2x1-vad", vad=True),
         ServerConfig("f32-b1-2x1", compute_type="float32"),
         ServerConfig("tiny.en-int8-b1-2x1", model="tiny.en", stream=False),
+        ServerConfig(
+            "openai-whisper-b1-1x2",
+            engine="openai-whisper",
+            workers=1,
+            cpu_threads=2,
+            compute_type="float32",
+            concurrency=(),
+            clips=("ref71",),
+            stream=False,
+        ),
     ),
     baseline_clips=("ref71", "jfk", "long60"),
 )

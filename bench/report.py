@@ -228,7 +228,7 @@ def chart(results: dict[str, Any], path: Path) -> Path:
         ys = [lv["throughput"] for lv in levels]
         ax.plot(xs, ys, marker="o", label=c["describe"])
     base = results.get("baseline")
-    clip = results["configs"][0]["http"]["load"][0]["clip"] if results["configs"] else None
+    clip = next((c["http"]["load"][0]["clip"] for c in results["configs"] if c["http"]["load"]), None)
     if base and clip in base["files"]:
         ax.axhline(base["files"][clip]["rtf"], color="grey", linestyle="--", label="baseline: openai-whisper")
     ax.set_xscale("log", base=2)
@@ -237,7 +237,8 @@ def chart(results: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("throughput (audio s per wall s)")
     ax.set_title(f"whisper_api throughput on {clip} ({results['machine']['cores']} cores)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
