@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,13 @@ class ServerConfig:
     #: clips sent one at a time (RTF, overhead and WER); the first is the headline clip
     clips: tuple[str, ...] = ("ref71", "jfk", "long60")
     stream: bool = True
+    #: measure the server's own defaults (config.py): only model, engine and offline are set
+    server_defaults: bool = False
 
     def environment(self) -> dict[str, str]:
         """The server's environment variables for this configuration."""
+        if self.server_defaults:
+            return {"WHISPER_ENGINE": self.engine, "WHISPER_MODEL": self.model, "WHISPER_API_OFFLINE": "1"}
         return {
             "WHISPER_ENGINE": self.engine,
             "WHISPER_MODEL": self.model,
@@ -39,7 +43,26 @@ class ServerConfig:
             "WHISPER_API_OFFLINE": "1",
         }
 
+    def effective(self) -> ServerConfig:
+        """This configuration with the values the server will really use."""
+        if not self.server_defaults:
+            return self
+        from whisper_api.config import Settings
+
+        settings = Settings.from_env(self.environment())
+        return replace(
+            self,
+            workers=settings.effective_workers,
+            cpu_threads=settings.effective_cpu_threads,
+            inference_workers=getattr(settings, "inference_workers", 1),
+            beam_size=settings.beam_size,
+            compute_type="int8" if settings.compute_type == "default" else settings.compute_type,
+            vad=settings.vad_filter,
+        )
+
     def describe(self) -> str:
+        if self.server_defaults:
+            return "defaults: " + replace(self.effective(), server_defaults=False).describe()
         vad = " vad" if self.vad else ""
         parallel = f" x {self.inference_workers}par" if self.inference_workers > 1 else ""
         return (
@@ -67,18 +90,27 @@ class Plan:
 
 SWEEP = (1, 2, 4, 8)
 
+SHORT = ("ref71", "jfk")
+
 FULL = Plan(
     name="full",
     long_seconds=(60.0, 600.0),
     configs=(
-        ServerConfig("int8-b1-2x1", concurrency=SWEEP, clips=("ref71", "jfk", "long60", "long600")),
-        ServerConfig("int8-b1-1x2", workers=1, cpu_threads=2, concurrency=SWEEP),
-        ServerConfig("int8-b1-1wp2x1", workers=1, inference_workers=2, cpu_threads=1, concurrency=SWEEP),
-        ServerConfig("int8-b1-1wp2x2", workers=1, inference_workers=2, cpu_threads=2),
-        ServerConfig("int8-b5-2x1", beam_size=5),
-        ServerConfig("int8-b1-2x1-vad", vad=True),
-        ServerConfig("f32-b1-2x1", compute_type="float32"),
-        ServerConfig("tiny.en-int8-b1-2x1", model="tiny.en", stream=False),
+        ServerConfig(
+            "int8-b1-1wp2x2",
+            workers=1,
+            inference_workers=2,
+            cpu_threads=2,
+            concurrency=SWEEP,
+            clips=("ref71", "jfk", "long60", "long600"),
+        ),
+        ServerConfig("int8-b1-2x1", concurrency=SWEEP),
+        ServerConfig("int8-b1-1x2", workers=1, cpu_threads=2),
+        ServerConfig("int8-b1-1wp2x1", workers=1, inference_workers=2, cpu_threads=1),
+        ServerConfig("int8-b5-2x1", beam_size=5, clips=SHORT, stream=False),
+        ServerConfig("int8-b1-2x1-vad", vad=True, clips=SHORT, stream=False),
+        ServerConfig("f32-b1-2x1", compute_type="float32", clips=SHORT, stream=False),
+        ServerConfig("tiny.en-int8-b1-2x1", model="tiny.en", clips=SHORT, stream=False),
         ServerConfig(
             "openai-whisper-b1-1x2",
             engine="openai-whisper",
@@ -95,8 +127,8 @@ FULL = Plan(
 
 QUICK = Plan(
     name="quick",
-    long_seconds=(60.0,),
-    configs=(ServerConfig("int8-b1-2x1", clips=("ref71", "jfk")),),
+    long_seconds=(),
+    configs=(ServerConfig("defaults", clips=SHORT, server_defaults=True),),
     baseline_clips=("jfk",),
 )
 

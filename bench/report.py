@@ -205,11 +205,89 @@ def render(results: dict[str, Any]) -> str:
     if rows:
         headers = ["config"] + [f"{TARGETS[k][0]} ({TARGETS[k][2]}{TARGETS[k][1]:g})" for k in TARGETS]
         parts += [f"Targets ({TARGET_CLIP}, base model, OpenAI SDK)", table(headers, rows), ""]
+    rows = knob_rows(results)
+    if rows:
+        parts += [
+            f"Each setting against {ANCHOR} (ref71 speed ratio; WER change in percentage points)",
+            table(["config", "changed", "speed", "WER change", "clips"], rows),
+            "",
+        ]
+    best, why = recommend(results)
+    parts += [f"Recommended default from this run: {why}", ""]
     parts.append(
         "WER: on the part with known text (ref71: the first 41 s; its German half has no reference, "
         "'tail' counts the words transcribed there). RTF and throughput: audio seconds per wall second."
     )
     return "\n".join(parts)
+
+
+ANCHOR = "int8-b1-2x1"
+WER_TOLERANCE = 0.01  # about one word in the 108 scored words of ref71
+
+
+def _mean_wer(files: dict[str, Any], names: list[str]) -> float | None:
+    values = [files[n]["wer"] for n in names if n in files]
+    return sum(values) / len(values) if values else None
+
+
+def knob_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Each configuration against the anchor (2 workers x 1 thread, int8, beam 1): what one change buys."""
+    configs = {c["name"]: c for c in results["configs"]}
+    anchor = configs.get(ANCHOR)
+    if anchor is None:
+        return []
+    rows = []
+    for c in results["configs"]:
+        if c is anchor:
+            continue
+        changed = {k: v for k, v in c["settings"].items() if anchor["settings"].get(k) != v}
+        common = [n for n in c["http"]["single"] if n in anchor["http"]["single"]]
+        if not common:
+            continue
+        head = common[0]
+        speed = c["http"]["single"][head]["rtf"] / anchor["http"]["single"][head]["rtf"]
+        wer = _mean_wer(c["http"]["single"], common)
+        base_wer = _mean_wer(anchor["http"]["single"], common)
+        rows.append(
+            [
+                c["name"],
+                ", ".join(
+                    f"{k.removeprefix('WHISPER_API_').removeprefix('WHISPER_')}={v}"
+                    for k, v in changed.items()
+                ),
+                f"{speed:.2f}x",
+                f"{(wer - base_wer) * 100:+.1f} pt" if wer is not None and base_wer is not None else "-",
+                ", ".join(common),
+            ]
+        )
+    return rows
+
+
+def recommend(results: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The configuration to make the default: no less accurate than the baseline, most targets met.
+
+    Accuracy first: a configuration whose mean WER (on the clips the baseline also ran) is worse than
+    the baseline's by more than WER_TOLERANCE is out. Then most targets met, then throughput with 2
+    clients, then the speed of one request.
+    """
+    base = results.get("baseline")
+    eligible = []
+    for c in results["configs"]:
+        if c["model"] != "base" or c["engine"] != "faster-whisper":
+            continue
+        single = c["http"]["single"]
+        if base:
+            common = [n for n in single if n in base["files"]]
+            wer, base_wer = _mean_wer(single, common), _mean_wer(base["files"], common)
+            if wer is not None and base_wer is not None and wer > base_wer + WER_TOLERANCE:
+                continue
+        values = target_values(c)
+        met = sum(1 for k in TARGETS if meets(k, values[k]))
+        eligible.append((met, values["throughput_2"] or 0.0, values["rtf_1"] or 0.0, c))
+    if not eligible:
+        return None, "no configuration is as accurate as the baseline"
+    met, _, _, best = max(eligible, key=lambda e: e[:3])
+    return best, f"{best['name']} ({best['describe']}): meets {met} of {len(TARGETS)} targets"
 
 
 def chart(results: dict[str, Any], path: Path) -> Path:

@@ -136,7 +136,7 @@ def run_direct(config: ServerConfig, clips: dict[str, Clip], repeats: int, work:
 
 def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: Path) -> dict[str, Any]:
     """Everything measured over HTTP through the OpenAI SDK for one configuration."""
-    server = BenchServer(config.environment(), work / f"server-{config.name}.log", config.workers)
+    server = BenchServer(config.environment(), work / f"server-{config.name}.log", config.effective().workers)
     with server:
         workers = server.worker_processes()
         phases = _PhasePeaks(workers)
@@ -275,7 +275,7 @@ def run_plan(
                 "name": config.name,
                 "describe": config.describe(),
                 "settings": config.environment(),
-                "workers": config.workers,
+                "workers": config.effective().workers,
                 "model": config.model,
                 "engine": config.engine,
             }
