@@ -212,6 +212,8 @@ def render(results: dict[str, Any]) -> str:
             table(["config", "changed", "speed", "WER change", "clips"], rows),
             "",
         ]
+    for name, error in (results.get("failed") or {}).items():
+        parts += [f"FAILED {name}: {error.splitlines()[0] if error else ''}", ""]
     best, why = recommend(results)
     parts += [f"Recommended default from this run: {why}", ""]
     parts.append(

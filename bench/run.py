@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import openai
 import psutil
 
 from bench import client as sdk
@@ -265,7 +266,13 @@ def run_plan(
             }
             for c in clips.values()
         }
-        results["baseline"] = run_baseline(plan, clips, work) if baseline else None
+        results["baseline"] = None
+        if baseline:
+            try:
+                results["baseline"] = run_baseline(plan, clips, work)
+            except (RuntimeError, OSError) as exc:
+                logger.error("baseline failed: %s", exc)
+                results.setdefault("failed", {})["baseline"] = str(exc)[-2000:]
         results["configs"] = []
         for config in plan.configs:
             if only and config.name not in only:
@@ -279,8 +286,14 @@ def run_plan(
                 "model": config.model,
                 "engine": config.engine,
             }
-            entry["direct"] = run_direct(config, clips, plan.repeats, work)
-            entry["http"] = run_server(config, clips, plan, work)
+            try:
+                entry["direct"] = run_direct(config, clips, plan.repeats, work)
+                entry["http"] = run_server(config, clips, plan, work)
+            except (RuntimeError, OSError, openai.OpenAIError) as exc:
+                # One broken configuration must not cost the figures of all the others.
+                logger.error("configuration %s failed: %s", config.name, exc)
+                results.setdefault("failed", {})[config.name] = str(exc)[-2000:]
+                continue
             _derive(entry, results["baseline"])
             results["configs"].append(entry)
             (out_dir / "partial.json").write_text(json.dumps(results, indent=2))
