@@ -165,6 +165,7 @@ def render(results: dict[str, Any]) -> str:
                 _mib(phases.get(f"single:{c['http']['load'][0]['clip']}") if http["load"] else None),
                 _mib(phases.get(longest)) + (f" ({longest[7:]})" if longest else ""),
                 _mib(http["peak_rss_mib_per_worker"]),
+                f"{sum(http['peak_rss_mib_per_worker']):.0f}",
                 ", ".join(f"{v:.1f}" for v in http["load_seconds"]),
                 _fmt(http["ready_seconds"], ".1f"),
                 _fmt(c["direct"]["load_seconds"], ".1f"),
@@ -173,7 +174,7 @@ def render(results: dict[str, Any]) -> str:
         )
     parts += [
         "Memory (peak RSS per worker, MiB: after model load, during one request of the headline clip, "
-        "during the longest clip, whole run), model load and streaming",
+        "during the longest clip, whole run; sum over workers), model load and streaming",
         table(
             [
                 "config",
@@ -182,6 +183,7 @@ def render(results: dict[str, Any]) -> str:
                 "RSS 1 req",
                 "RSS long",
                 "RSS run",
+                "sum",
                 "load s",
                 "start->ready s",
                 "direct load s",
