@@ -128,11 +128,11 @@ def _how_to_install(name: str, tried: list[str], reason: str) -> str:
     )
 
 
-def _read_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
+def _read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
     import torch
 
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises many kinds (EOFError, RuntimeError, pickle errors)
         raise ModelUnavailableError(
             f"{path} is not a readable openai-whisper checkpoint ({type(exc).__name__}); it may be truncated."
@@ -144,7 +144,7 @@ def _read_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=32)
 def _checkpoint_vocab(path: Path, mtime_ns: int) -> int:
-    return int(_read_checkpoint(path)["dims"]["n_vocab"])
+    return int(_read_checkpoint(path, mmap=True)["dims"]["n_vocab"])  # mmap: reads only the header
 
 
 def checkpoint_is_multilingual(path: Path) -> bool:
