@@ -22,13 +22,21 @@ CLIPS = ("jfk.flac", "multilingual.mp3")
 THREADS = Settings().cpu_count
 
 
+class WithoutFallback(TranscriptionOptions):
+    """Temperature 0 only: a fallback samples at random, so its words could not be compared."""
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        return (0.0,)
+
+
 def normalised(word: str) -> str:
     return re.sub(r"[^\w']", "", word.lower())
 
 
 def timed_words(transcriber: Transcriber, audio_dir: Path, clip: str) -> list[Word]:
     audio = decode_audio((audio_dir / clip).read_bytes())
-    transcript = collect(*transcriber.transcribe(audio, TranscriptionOptions(word_timestamps=True)))
+    transcript = collect(*transcriber.transcribe(audio, WithoutFallback(word_timestamps=True)))
     return [w for s in transcript.segments for w in s.words]
 
 
