@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from tests.support.server import ROOT
+from whisper_api.config import Settings
 from whisper_api.devices import GpuSlots, device_environment, parse_gpus
 
 
@@ -88,3 +89,8 @@ def test_gunicorn_config_imports_neither_torch_nor_ctranslate2() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_gpu_list_is_read_from_the_environment() -> None:
+    settings = Settings.from_env({"WHISPER_API_GPUS": "0, 1,3"})
+    assert parse_gpus(settings.gpus) == (0, 1, 3)
