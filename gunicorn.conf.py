@@ -21,6 +21,7 @@ graceful_timeout = 60
 keepalive = 5
 preload_app = False  # a CTranslate2 model loaded before fork() hangs in the child
 worker_tmp_dir = "/dev/shm"
+control_socket_disable = True  # one fixed socket path would collide between instances on a host
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level

@@ -144,3 +144,11 @@ def test_health_and_ready(server_url: str) -> None:
     ready = requests.get(server_url + "/ready", timeout=5).json()
     assert ready["status"] == "ready" and ready["default_model"] == "tiny.en"
     assert "tiny.en" in ready["loaded"]
+
+
+def test_long_prompt_is_truncated_not_rejected(openai_client: openai.OpenAI, jfk_bytes: bytes) -> None:
+    prompt = "Kennedy speeches, inaugural address, 1961. " * 500  # ~5,000 tokens, Whisper keeps 223
+    result = openai_client.audio.transcriptions.create(
+        model="whisper-1", file=("jfk.flac", jfk_bytes), prompt=prompt
+    )
+    assert word_errors(JFK_REFERENCE, result.text) <= 3

@@ -286,3 +286,34 @@ def test_stream_true_sends_deltas_done_and_sentinel(client: FlaskClient, jfk_wav
         "transcript.text.done",
     ]
     assert events[-1]["text"] == "".join(e["delta"] for e in events[:-1])
+
+
+def test_engine_failure_is_500_in_openai_shape_and_not_retried(
+    client: FlaskClient, jfk_wav: bytes, fakes: dict[str, FakeTranscriber], monkeypatch
+) -> None:
+    post(client, jfk_wav)  # loads the fake model
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(fakes["base"], "transcribe", explode)
+    response = post(client, jfk_wav)
+    assert response.status_code == 500
+    assert response.headers["x-should-retry"] == "false"
+    error = error_of(response)
+    assert error["type"] == "server_error" and "secret" not in error["message"]
+
+
+def test_uploads_stay_in_memory_whatever_their_name(app, jfk_wav: bytes) -> None:
+    seen = {}
+
+    @app.post("/echo-stream")
+    def echo_stream():
+        from flask import request
+
+        upload = request.files["file"]
+        seen["stream"] = type(upload.stream).__name__
+        return "ok"
+
+    app.test_client().post("/echo-stream", data={"file": (io.BytesIO(jfk_wav), "../../etc/passwd")})
+    assert seen["stream"] == "BytesIO"

@@ -48,24 +48,35 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 if requests.get(self.base_url + "/ready", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
+                    return
+            except requests.RequestException:  # not listening yet, or the worker is still loading
                 pass
             time.sleep(0.3)
-        self.stop()
         raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
+            return
+        if self.process.poll() is not None:
+            self.process.wait()
             return
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
