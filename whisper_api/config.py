@@ -93,6 +93,21 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    chat_upstream_base_url: str | None = _setting(
+        None,
+        "CHAT_UPSTREAM_BASE_URL",
+        "OpenAI-compatible LLM that answers `/v1/chat/completions` after audio parts are replaced by "
+        "their transcripts (e.g. `http://llm:8080/v1`); unset = chat replies with the transcript",
+    )
+    chat_upstream_model: str | None = _setting(
+        None, "CHAT_UPSTREAM_MODEL", "Model name sent to the upstream LLM (unset = the client's `model`)"
+    )
+    chat_upstream_api_key: str | None = _setting(
+        None, "CHAT_UPSTREAM_API_KEY", "Bearer key for the upstream LLM (never logged)"
+    )
+    chat_upstream_timeout: float = _setting(
+        300.0, "WHISPER_API_CHAT_UPSTREAM_TIMEOUT", "Seconds to wait for the upstream LLM to answer"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -10,7 +10,7 @@ from flask import Flask, Response, g
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import Loader, ModelRegistry
-from whisper_api.web import audio, health, models
+from whisper_api.web import audio, chat, health, models
 from whisper_api.web.errors import register_error_handlers
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(audio.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(chat.bp)
 
     @app.before_request
     def start_timer() -> None:

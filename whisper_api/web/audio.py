@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.tokens import token_counter
 from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.aliases import resolve_model_name
@@ -49,7 +50,8 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
     options = _options(params, task, transcriber, state.settings.beam_size, state.settings.vad_filter)
     info, segments = transcriber.transcribe(audio, options)
     if params["stream"]:
-        return stream_transcript(info, segments, task=task)
+        counter = token_counter(state.registry.locate(name).path)
+        return stream_transcript(info, segments, counter=counter, prompt=params["prompt"])
     transcript = collect(info, segments)
     return render_transcript(
         transcript,
