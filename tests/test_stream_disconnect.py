@@ -1,0 +1,91 @@
+"""A client that leaves a transcription stream early stops the decoding and frees the worker."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import openai
+import pytest
+
+from tests.support.server import ServerProcess
+from whisper_api.engine.audio import decode_audio
+
+REPEATS = 4  # 4 x 60 s: long enough that decoding it all takes many windows
+
+
+@pytest.fixture(scope="module")
+def long_wav(audio_dir: Path) -> bytes:
+    """The 60 s multilingual clip four times over, as 16 kHz 16-bit mono WAV (about 7.7 MB)."""
+    samples = np.tile(decode_audio((audio_dir / "multilingual.mp3").read_bytes()).samples, REPEATS)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Its own tiny.en server: the test reads the server's log and its worker's CPU time."""
+    log = tmp_path_factory.mktemp("disconnect") / "server.log"
+    process = ServerProcess({"WHISPER_MODEL": "tiny.en", "WHISPER_API_LOG_LEVEL": "info"}, log).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _wait_for_log(server: ServerProcess, pattern: str, timeout: float = 120.0) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, server.log_path.read_text(errors="replace"))
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"server never logged {pattern!r}:\n{server.log()}")
+
+
+def test_client_disconnect_mid_stream_stops_decoding_and_frees_the_worker(
+    server: ServerProcess, long_wav: bytes, jfk_bytes: bytes
+) -> None:
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="sk-local", max_retries=0, timeout=300)
+    stream = client.audio.transcriptions.create(model="whisper-1", file=("long.wav", long_wav), stream=True)
+    first = next(iter(stream))
+    assert first.type == "transcript.text.delta"
+    stream.close()  # the client goes away after the first delta
+
+    stopped = _wait_for_log(server, r"client closed the stream after (\d+) segments \(([\d.]+) of ([\d.]+) s\)")
+    decoded_until, duration = float(stopped.group(2)), float(stopped.group(3))
+    assert duration == pytest.approx(60 * REPEATS, abs=1.0)
+    assert decoded_until < duration / 2  # it stopped early instead of decoding the rest
+
+    worker = _worker_pid(server.process.pid)
+    time.sleep(0.5)
+    before = _cpu_seconds(worker)
+    time.sleep(2.0)
+    assert _cpu_seconds(worker) - before < 0.3  # idle: no decoding left running in the background
+
+    # The worker serves the next request (it would queue behind an abandoned decode otherwise).
+    text = client.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes)).text
+    assert "ask not what your country" in text.lower().replace(",", "")
