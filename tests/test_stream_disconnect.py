@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,24 +12,17 @@ import numpy as np
 import openai
 import pytest
 
+from tests.support.media import speech_samples, wav_bytes
 from tests.support.server import ServerProcess
-from whisper_api.engine.audio import decode_audio
 
 REPEATS = 4  # 4 x 60 s: long enough that decoding it all takes many windows
+STOPPED = r"client closed the stream after (\d+) segments \(([\d.]+) of ([\d.]+) s\)"
 
 
 @pytest.fixture(scope="module")
 def long_wav(audio_dir: Path) -> bytes:
     """The 60 s multilingual clip four times over, as 16 kHz 16-bit mono WAV (about 7.7 MB)."""
-    samples = np.tile(decode_audio((audio_dir / "multilingual.mp3").read_bytes()).samples, REPEATS)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(pcm.tobytes())
-    return buffer.getvalue()
+    return wav_bytes(np.tile(speech_samples((audio_dir / "multilingual.mp3").read_bytes()), REPEATS))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +66,7 @@ def test_client_disconnect_mid_stream_stops_decoding_and_frees_the_worker(
     assert first.type == "transcript.text.delta"
     stream.close()  # the client goes away after the first delta
 
-    stopped = _wait_for_log(server, r"client closed the stream after (\d+) segments \(([\d.]+) of ([\d.]+) s\)")
+    stopped = _wait_for_log(server, STOPPED)
     decoded_until, duration = float(stopped.group(2)), float(stopped.group(3))
     assert duration == pytest.approx(60 * REPEATS, abs=1.0)
     assert decoded_until < duration / 2  # it stopped early instead of decoding the rest

@@ -18,7 +18,9 @@ def _events(client: openai.OpenAI, audio: Path, **kwargs) -> list:
         return list(stream)
 
 
-def test_sdk_stream_yields_deltas_then_exactly_one_done(openai_client: openai.OpenAI, audio_dir: Path) -> None:
+def test_sdk_stream_yields_deltas_then_exactly_one_done(
+    openai_client: openai.OpenAI, audio_dir: Path
+) -> None:
     events = _events(openai_client, audio_dir / "jfk.flac")
     types = [e.type for e in events]
     assert types[-1] == "transcript.text.done"
@@ -71,7 +73,9 @@ def test_stream_frames_are_plain_sse_for_proxies(server_url: str, jfk_bytes: byt
         assert json.loads(frame[len("data: ") :])["type"].startswith("transcript.text.")
 
 
-def test_stream_request_errors_before_the_stream_are_plain_json(openai_client: openai.OpenAI, jfk_bytes) -> None:
+def test_stream_request_errors_before_the_stream_are_plain_json(
+    openai_client: openai.OpenAI, jfk_bytes: bytes
+) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         list(
             openai_client.audio.transcriptions.create(
