@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import openai
 import pytest
+import requests
 
 from tests.support.media import speech_samples, wav_bytes
 from tests.support.server import ServerProcess
@@ -80,3 +81,14 @@ def test_client_disconnect_mid_stream_stops_decoding_and_frees_the_worker(
     # The worker serves the next request (it would queue behind an abandoned decode otherwise).
     text = client.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes)).text
     assert "ask not what your country" in text.lower().replace(",", "")
+
+
+def test_health_answers_while_a_stream_is_decoding(server: ServerProcess, long_wav: bytes) -> None:
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="sk-local", max_retries=0, timeout=300)
+    with client.audio.transcriptions.create(
+        model="whisper-1", file=("long.wav", long_wav), stream=True
+    ) as stream:
+        assert next(iter(stream)).type == "transcript.text.delta"
+        health = requests.get(server.base_url + "/health", timeout=10)  # same worker, another thread
+        assert health.status_code == 200
+        assert next(iter(stream)).type == "transcript.text.delta"  # and the stream goes on
