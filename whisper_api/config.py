@@ -1,7 +1,8 @@
 """Every setting of whisper_api, defined once: name, default, unit and meaning.
 
 Settings are read from the environment (`WHISPER_API_*`, plus the customer's `WHISPER_MODEL`,
-`WHISPER_ENGINE` and `WHISPER_MODEL_DIR`) and can be overridden in code through `create_app`.
+`WHISPER_ENGINE`, `WHISPER_MODEL_DIR` and the upstream LLM's `CHAT_UPSTREAM_*`) and can be
+overridden in code through `create_app`.
 `python -m whisper_api.config` prints them as the README's configuration table.
 """
 
