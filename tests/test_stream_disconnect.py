@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import time
@@ -92,3 +93,24 @@ def test_health_answers_while_a_stream_is_decoding(server: ServerProcess, long_w
         health = requests.get(server.base_url + "/health", timeout=10)  # same worker, another thread
         assert health.status_code == 200
         assert next(iter(stream)).type == "transcript.text.delta"  # and the stream goes on
+
+
+def test_client_disconnect_mid_chat_stream_stops_decoding(server: ServerProcess, long_wav: bytes) -> None:
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="sk-local", max_retries=0, timeout=300)
+    audio = {"data": base64.b64encode(long_wav).decode(), "format": "wav"}
+    stream = client.chat.completions.create(
+        model="whisper-1",
+        messages=[{"role": "user", "content": [{"type": "input_audio", "input_audio": audio}]}],
+        stream=True,
+    )
+    chunks = iter(stream)
+    assert next(chunks).choices[0].delta.role == "assistant"
+    assert next(chunks).choices[0].delta.content  # the first decoded segment
+    stream.close()
+
+    _wait_for_log(server, r"client closed the chat stream; transcription stopped")
+    worker = _worker_pid(server.process.pid)
+    time.sleep(0.5)
+    before = _cpu_seconds(worker)
+    time.sleep(2.0)
+    assert _cpu_seconds(worker) - before < 0.3  # idle: the rest of the audio is not decoded
