@@ -1,6 +1,6 @@
 """Time to the first `transcript.text.delta` versus time to the whole non-streaming response.
 
-Usage: .venv/bin/python -m bench.streaming_latency [--models tiny.en base] [--repeats 3]
+Usage: .venv/bin/python -m bench.streaming_latency [--models tiny.en base] [--repeats 3] [--clip-times 1]
 Starts the real server (gunicorn, one worker) per model on loopback and sends the 60 s clip
 `multilingual.mp3` to /v1/audio/transcriptions, alternating streaming and non-streaming requests.
 """
@@ -58,8 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["tiny.en", "base"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clip-times", type=int, default=1, help="play the clip this many times (WAV)")
     args = parser.parse_args()
     data = AUDIO.read_bytes()
+    if args.clip_times > 1:
+        import numpy as np
+
+        from tests.support.media import speech_samples, wav_bytes
+
+        data = wav_bytes(np.tile(speech_samples(data), args.clip_times))
     rows = []
     for model in args.models:
         log = Path(tempfile.mkdtemp(prefix="bench-stream-")) / "server.log"
@@ -77,7 +84,8 @@ def main() -> None:
             server.stop()
         rows.append((model, statistics.median(firsts), statistics.median(dones), statistics.median(wholes)))
     machine = f"{os.cpu_count()} CPU cores, {platform.machine()}"
-    print(f"60 s clip ({AUDIO.name}), {machine}, median of {args.repeats}, beam 5, int8, 1 worker")  # noqa: T201
+    clip = f"{60 * args.clip_times} s clip ({AUDIO.name} x{args.clip_times})"
+    print(f"{clip}, {machine}, median of {args.repeats}, beam 5, int8, 1 worker")  # noqa: T201
     print("| model | first delta (stream) | done event (stream) | whole response (no stream) |")  # noqa: T201
     print("| --- | --- | --- | --- |")  # noqa: T201
     for model, first, done, whole in rows:
