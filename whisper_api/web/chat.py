@@ -59,10 +59,6 @@ class AudioPart:
     part: int
     audio: Audio
 
-    @property
-    def path(self) -> str:
-        return f"messages[{self.message}].content[{self.part}].input_audio.data"
-
 
 @bp.post("/chat/completions")
 def create_chat_completion() -> Response:
@@ -93,8 +89,10 @@ def create_chat_completion() -> Response:
             reply, transcriber, parts, options, counter, text_tokens, audio_total, params["include_usage"]
         )
         return sse_response(events)
-    text = PART_SEPARATOR.join(_transcribe(transcriber, p, options) for p in parts) if parts else ""
-    text = text if parts else NO_UPSTREAM_REPLY
+    if parts:
+        text = PART_SEPARATOR.join(_transcribe(transcriber, p, options) for p in parts)
+    else:
+        text = NO_UPSTREAM_REPLY
     usage = _usage(counter, text_tokens, audio_total, text)
     return json_response(reply.completion(text, usage))
 
