@@ -8,7 +8,7 @@ from whisper_api.config import settings_table
 
 def test_readme_configuration_table_matches_the_settings() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert settings_table() in readme, "run: python -m whisper_api.config and paste into README.md"
+    assert settings_table() in readme, "run: python -m whisper_api.config --update-readme"
 
 
 def test_readme_quick_start_commands_exist() -> None:

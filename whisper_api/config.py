@@ -176,5 +176,19 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(settings_table())  # noqa: T201 - a command-line helper
+    import sys
+
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(settings_table())  # noqa: T201 - a command-line helper
