@@ -93,6 +93,22 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    log_format: str = _setting(
+        "json",
+        "WHISPER_API_LOG_FORMAT",
+        "Per-request log line: `json` (one object a line), `text` (key=value) or `off`",
+    )
+    trusted_proxies: int = _setting(
+        0,
+        "WHISPER_API_TRUSTED_PROXIES",
+        "Reverse proxies in front of the server whose `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` "
+        "are honoured; 0 = ignore those headers",
+    )
+    metrics_dir: Path | None = _setting(
+        None,
+        "PROMETHEUS_MULTIPROC_DIR",
+        "Folder where gunicorn workers share `/metrics` counters; unset = a fresh temporary folder",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +148,7 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir"}:
+        if isinstance(default, Path) or name in {"model_dir", "metrics_dir"}:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)

@@ -12,6 +12,7 @@ from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, co
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.aliases import resolve_model_name
 from whisper_api.web.formatting import render_transcript
+from whisper_api.web.observe import note_audio_work
 from whisper_api.web.schemas import (
     AudioRequestSchema,
     TranscriptionSchema,
@@ -45,6 +46,7 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
     if not state.registry.is_served(name):
         raise ModelNotFoundError(params["model"])
     audio = decode_audio(data, max_seconds=state.settings.max_audio_seconds)
+    note_audio_work(name, task, audio.duration)
     transcriber = state.registry.get(name)
     options = _options(params, task, transcriber, state.settings.beam_size, state.settings.vad_filter)
     info, segments = transcriber.transcribe(audio, options)
