@@ -27,3 +27,8 @@ def repeated_wav(
         wav.setframerate(rate)
         wav.writeframes(pcm.tobytes())
     return out.getvalue()
+
+
+def jfk_wav(clip: bytes) -> bytes:
+    """The clip as 16 kHz mono WAV (350 kB): small enough for Flask's test client to keep in memory."""
+    return repeated_wav(clip, 1)
