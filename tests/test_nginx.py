@@ -142,3 +142,27 @@ def test_nginx_spreads_requests_over_two_instances(
     ]
     assert all(served_here & set(request_ids) for served_here in served)
     assert set(request_ids) <= served[0] | served[1]
+
+
+def test_upload_over_the_app_limit_gets_the_apps_413_through_nginx(nginx: Nginx) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        _sdk(nginx.base_url + "/v1").audio.transcriptions.create(
+            model="tiny.en", file=("big.wav", b"\0" * 27_000_000)
+        )
+    assert caught.value.status_code == 413
+    assert "WHISPER_API_MAX_UPLOAD_BYTES" in caught.value.message
+
+
+def test_nginx_answers_openai_shaped_json_when_no_instance_answers(tmp_path: Path) -> None:
+    from tests.support.server import free_port
+
+    proxy = Nginx([f"127.0.0.1:{free_port()}"], tmp_path).start(ready_path=None)
+    try:
+        response = requests.get(proxy.base_url + "/v1/models", timeout=10)
+        prefixed = requests.get(proxy.base_url + "/whisper/v1/models", timeout=10)
+    finally:
+        proxy.stop()
+    for answer in (response, prefixed):
+        assert answer.status_code == 502
+        assert answer.headers["Content-Type"] == "application/json"
+        assert set(answer.json()["error"]) == {"message", "type", "param", "code"}

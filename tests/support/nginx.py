@@ -75,7 +75,7 @@ http {{
         )
         return conf / "nginx.conf"
 
-    def start(self, timeout: float = 20.0) -> Nginx:
+    def start(self, timeout: float = 20.0, ready_path: str | None = "/health") -> Nginx:
         config = self.write_config()
         self.process = subprocess.Popen(
             [self.binary, "-c", str(config), "-p", str(self.workdir), "-e", str(self.workdir / "error.log")],
@@ -88,9 +88,10 @@ http {{
             if self.process.poll() is not None:
                 raise RuntimeError(f"nginx exited early:\n{self.error_log()}")
             try:
-                if requests.get(self.base_url + "/health", timeout=2).status_code == 200:
+                answer = requests.get(self.base_url + (ready_path or "/"), timeout=2)
+                if ready_path is None or answer.status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(0.2)
         self.stop()
