@@ -5,6 +5,7 @@ Set WHISPER_API_SCREENSHOT=docs/ui-screenshot.png to refresh the screenshot kept
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,8 @@ def page(browser, server_url: str):  # noqa: ANN001 - playwright's Browser
     page = context.new_page()
     page.requested = []
     page.on("request", lambda request: page.requested.append(request.url))
+    page.answers = []
+    page.on("response", lambda response: page.answers.append((response.url, response.headers)))
     yield page
     context.close()
 
@@ -53,11 +56,26 @@ def _only_from(server_url: str, urls: list[str]) -> list[str]:
     return [url for url in urls if not url.startswith(("data:", "blob:")) and urlsplit(url).netloc != origin]
 
 
-def test_page_transcribes_a_chosen_clip_as_a_stream(page, server_url: str, audio_dir: Path) -> None:  # noqa: ANN001
+def _drop_file(page, path: Path) -> None:  # noqa: ANN001 - playwright's Page
+    """Drag-and-drop, as a user would from a file manager: a `drop` event carrying the file."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """([name, data]) => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "audio/flac"}));
+            return transfer;
+        }""",
+        [path.name, data],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audio_dir: Path) -> None:  # noqa: ANN001
     page.goto(server_url + "/")
     page.wait_for_selector("#model option[value='tiny.en']", state="attached")
     page.select_option("#model", "tiny.en")
-    page.set_input_files("#file", str(audio_dir / "jfk.flac"))
+    _drop_file(page, audio_dir / "jfk.flac")
     page.check("#stream")
     page.click("#transcribe")
     page.wait_for_function(
@@ -65,6 +83,8 @@ def test_page_transcribes_a_chosen_clip_as_a_stream(page, server_url: str, audio
     )
     transcript = page.inner_text("#transcript").lower()
     assert "ask not what your country can do for you" in transcript.replace(",", "")
+    (streamed,) = [h for url, h in page.answers if url.endswith("/v1/audio/transcriptions")]
+    assert streamed["content-type"].startswith("text/event-stream")
     if os.environ.get("WHISPER_API_SCREENSHOT"):
         page.screenshot(path=os.environ["WHISPER_API_SCREENSHOT"], full_page=True)
     assert _only_from(server_url, page.requested) == []

@@ -133,3 +133,26 @@ def test_server_logs_one_json_line_per_request_without_content(
     assert lines[0]["client"] == "127.0.0.1"
     assert "ask not" not in log
     assert "sk-not-for-logs" not in log
+
+
+def test_a_streamed_transcription_is_logged_once_after_its_last_event(
+    two_workers: ServerProcess, audio_dir: Path
+) -> None:
+    started = time.monotonic()
+    with (audio_dir / "jfk.flac").open("rb") as audio:
+        response = requests.post(
+            two_workers.base_url + "/v1/audio/transcriptions",
+            data={"model": "tiny.en", "stream": "true"},
+            files={"file": ("jfk.flac", audio)},
+            headers={"X-Request-Id": "it-stream-0001"},
+            timeout=120,
+        )
+    elapsed_ms = (time.monotonic() - started) * 1000
+    assert response.text.endswith("data: [DONE]\n\n")
+    time.sleep(0.3)
+    log = two_workers.log_path.read_text()
+    (line,) = [json.loads(raw) for raw in log.splitlines() if '"request_id":"it-stream-0001"' in raw]
+    assert line["status"] == 200
+    assert line["audio_seconds"] == pytest.approx(JFK_SECONDS, abs=0.05)
+    # The whole stream was decoded inside the logged time (the upload and the network come on top).
+    assert 0.3 * elapsed_ms < line["processing_ms"] <= elapsed_ms

@@ -19,9 +19,10 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from whisper_api.web import metrics
-from whisper_api.web.state import get_state
+from whisper_api.web.state import EXTENSION_KEY, get_state
 
 access_logger = logging.getLogger("whisper_api.access")
+logger = logging.getLogger(__name__)
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}")
 #: Probes and scrapes arrive every few seconds; their lines are logged at DEBUG only.
@@ -50,7 +51,7 @@ def note_audio_work(model: str, task: str, audio_seconds: float) -> None:
 
 
 def register(app: Flask) -> None:
-    log_format = app.extensions["whisper_api"].settings.log_format
+    log_format = app.extensions[EXTENSION_KEY].settings.log_format
 
     @app.after_request
     def record_on_close(response: Response) -> Response:
@@ -70,7 +71,12 @@ def register(app: Flask) -> None:
         metrics.refresh_models_loaded(get_state().registry.loaded_names())
 
         def finish() -> None:
-            seconds = time.perf_counter() - started
+            try:
+                record(seconds=time.perf_counter() - started)
+            except Exception:  # noqa: BLE001 - bookkeeping must never break a response
+                logger.exception("cannot record request %s", fields["request_id"])
+
+        def record(seconds: float) -> None:
             metrics.observe_request(endpoint, fields["method"], fields["status"], seconds)
             if work is not None:
                 fields.update(model=work.model, task=work.task, audio_seconds=work.audio_seconds)

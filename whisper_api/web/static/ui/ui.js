@@ -158,7 +158,10 @@
   });
   $("drop").addEventListener("drop", function (ev) {
     ev.preventDefault();
-    if (ev.dataTransfer.files.length) { chooseFile(ev.dataTransfer.files[0]); }
+    if (ev.dataTransfer.files.length) {
+      try { $("file").files = ev.dataTransfer.files; } catch (e) { /* older browsers: keep our copy only */ }
+      chooseFile(ev.dataTransfer.files[0]);
+    }
   });
   ["model", "task"].forEach(function (id) { $(id).addEventListener("change", refreshButtons); });
   $("response-format").addEventListener("change", function () { downloads = {}; });
