@@ -10,7 +10,9 @@ from flask import Flask, Response, g
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import Loader, ModelRegistry
-from whisper_api.web import audio, health, models
+from whisper_api.web import audio, health, models, openapi
+from whisper_api.web.admission import Admission
+from whisper_api.web.auth import register_auth
 from whisper_api.web.errors import register_error_handlers
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
@@ -25,12 +27,16 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.request_class = InMemoryRequest
     app.url_map.strict_slashes = False  # a redirect would make clients re-send the upload
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, loader))
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_form_field_bytes
+    app.config["MAX_FORM_PARTS"] = settings.max_form_parts
+    admission = Admission(settings.max_concurrent, settings.effective_max_queue, settings.queue_timeout)
+    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, loader), admission=admission)
 
     register_error_handlers(app)
     app.register_blueprint(audio.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
 
     @app.before_request
     def start_timer() -> None:
@@ -47,4 +53,5 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
         response.headers.setdefault("openai-version", "2020-10-01")
         return response
 
+    register_auth(app, settings)  # after start_timer: a 401 still carries its request id
     return app
