@@ -132,7 +132,14 @@ def decode_audio(
                 if timeout is not None and clock() - started > timeout + total / SAMPLE_RATE / 10:
                     raise DeadlineExceededError("Decoding the audio took too long; the file may be damaged.")
 
+            shape = None
             for frame in _frames(container, stream, check_deadline):
+                if shape is not None and _shape(frame) != shape:
+                    # A damaged stream can switch rate or layout mid-way (a corrupt mp3 header):
+                    # finish what the old resampler holds and start a new one for the rest.
+                    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                shape = _shape(frame)
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)
                     chunks.append(chunk)
@@ -141,7 +148,7 @@ def decode_audio(
                     raise AudioTooLongError(max_seconds or 0)
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
-    except av.FFmpegError as exc:
+    except (av.FFmpegError, ValueError) as exc:  # PyAV raises ValueError on frames it cannot convert
         logger.info("audio decode failed: %s", type(exc).__name__)
         raise AudioDecodeError() from exc
     if not chunks:
@@ -150,6 +157,10 @@ def decode_audio(
     if samples.size == 0:
         raise AudioDecodeError("The audio file contains no decodable audio.")
     return Audio(samples=samples)
+
+
+def _shape(frame: av.AudioFrame) -> tuple[str, str, int]:
+    return frame.format.name, frame.layout.name, frame.sample_rate
 
 
 def _demuxed_seconds(data: bytes, fmt: str, *, stop_after: float) -> float:
