@@ -6,6 +6,10 @@ import re
 
 from flask.testing import FlaskClient
 
+from tests.support.fakes import fake_loader
+from whisper_api.config import Settings
+from whisper_api.web import create_app
+
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.IGNORECASE)
 
 
@@ -46,3 +50,13 @@ def test_try_it_page_and_its_assets_are_served_locally(client: FlaskClient) -> N
     for asset in assets:
         assert not EXTERNAL.search(_get(client, asset))
     assert not EXTERNAL.search(html)
+
+
+def test_pages_load_without_a_key_when_the_api_needs_one() -> None:
+    app = create_app(Settings(model="base", api_keys=("sk-team",)), loader=fake_loader({}))
+    client = app.test_client()
+    for url in ("/", "/static/ui/ui.js", "/docs", "/static/vendor/swagger-ui/swagger-ui.css"):
+        _get(client, url)
+    refused = client.get("/v1/models")
+    refused.close()
+    assert refused.status_code == 401
