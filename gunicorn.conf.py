@@ -19,7 +19,8 @@ _settings = Settings.from_env()
 # /metrics sums every worker's values from files in one folder (prometheus_client multiprocess mode);
 # the variable must be set before a worker imports prometheus_client.
 _own_metrics_dir = _settings.metrics_dir is None
-_metrics_dir = _settings.metrics_dir or Path(tempfile.mkdtemp(prefix="whisper_api-metrics-"))
+_shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory-backed: workers write on every request
+_metrics_dir = _settings.metrics_dir or Path(tempfile.mkdtemp(prefix="whisper_api-metrics-", dir=_shm))
 _metrics_dir.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
