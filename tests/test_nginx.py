@@ -8,6 +8,8 @@ prefix locations unchanged.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 import requests
 
 from tests.support.longaudio import repeated_wav
-from tests.support.nginx import Nginx
+from tests.support.nginx import DEPLOY, Nginx, require_tool
 from tests.support.server import ServerProcess
 
 JFK = "ask not what your country can do for you"
@@ -166,3 +168,36 @@ def test_nginx_answers_openai_shaped_json_when_no_instance_answers(tmp_path: Pat
         assert answer.status_code == 502
         assert answer.headers["Content-Type"] == "application/json"
         assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_example_site_passes_nginx_configuration_check(tmp_path: Path) -> None:
+    """deploy/nginx/whisper_api.conf as an admin installs it, with a throwaway certificate."""
+    binary = require_tool("nginx", "/usr/sbin/nginx")
+    openssl = require_tool("openssl")
+    shutil.copytree(DEPLOY, tmp_path, dirs_exist_ok=True)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = (tmp_path / "whisper_api.conf").read_text()
+    site = site.replace("/etc/ssl/certs/speech.example.com.pem", str(cert))
+    site = site.replace("/etc/ssl/private/speech.example.com.key", str(key))
+    site = site.replace("# include whisper_api-prefix.locations;", "include whisper_api-prefix.locations;")
+    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{\n{site}\n}}\n")
+    check = subprocess.run(
+        [
+            binary,
+            "-t",
+            "-c",
+            str(tmp_path / "nginx.conf"),
+            "-p",
+            str(tmp_path),
+            "-e",
+            str(tmp_path / "error.log"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
