@@ -69,3 +69,20 @@ def test_unknown_urls_are_counted_under_one_label(client: FlaskClient) -> None:
         - value(before, "whisper_api_requests_total", **labels)
         == 1
     )
+
+
+def test_queue_helpers_move_depth_and_rejections(client: FlaskClient) -> None:
+    from whisper_api.web import metrics
+
+    before = scrape(client)
+    with metrics.waiting_in_queue():
+        during = scrape(client)
+    metrics.reject("queue_full")
+    after = scrape(client)
+    assert value(during, "whisper_api_queue_depth") - value(before, "whisper_api_queue_depth") == 1
+    assert value(after, "whisper_api_queue_depth") == value(before, "whisper_api_queue_depth")
+    assert (
+        value(after, "whisper_api_rejections_total", reason="queue_full")
+        - value(before, "whisper_api_rejections_total", reason="queue_full")
+        == 1
+    )

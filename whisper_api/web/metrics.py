@@ -4,15 +4,16 @@ gunicorn.conf.py points `PROMETHEUS_MULTIPROC_DIR` at a shared folder before any
 worker then writes its values there and a scrape of any worker reads them all. Without that variable
 (tests with Flask's client, `flask run`) the process's own registry is served.
 
-Other modules record through the objects below, e.g. a request queue:
-`QUEUE_DEPTH.inc()` / `.dec()` around waiting, `REJECTIONS.labels(reason="queue_full").inc()`.
+Other modules record through the objects and helpers below, e.g. a request queue:
+`with waiting_in_queue(): ...` around the wait for a slot, `reject("queue_full")` on a 429.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flask import Blueprint, Response
 from prometheus_client import (
@@ -120,3 +121,18 @@ def observe_audio(model: str, task: str, audio_seconds: float, processing_second
     AUDIO_SECONDS.labels(model=model, task=task).inc(audio_seconds)
     if audio_seconds > 0:
         REALTIME_FACTOR.labels(model=model, task=task).observe(processing_seconds / audio_seconds)
+
+
+@contextmanager
+def waiting_in_queue() -> Iterator[None]:
+    """Count a request in `whisper_api_queue_depth` while it waits for a slot."""
+    QUEUE_DEPTH.inc()
+    try:
+        yield
+    finally:
+        QUEUE_DEPTH.dec()
+
+
+def reject(reason: str) -> None:
+    """Count a request turned away before transcription (`queue_full`, `queue_timeout`, ...)."""
+    REJECTIONS.labels(reason=reason).inc()
