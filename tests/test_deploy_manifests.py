@@ -14,7 +14,7 @@ from whisper_api.config import Settings
 
 K8S = ROOT / "deploy" / "kubernetes"
 KNOWN_ENV = {f.metadata["env"] for f in dataclasses.fields(Settings)}
-GRACEFUL_TIMEOUT = 60  # gunicorn.conf.py
+GRACEFUL_TIMEOUT = Settings().graceful_timeout  # what gunicorn waits after SIGTERM
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -82,6 +82,7 @@ def test_compose_runs_the_image_with_a_readiness_healthcheck() -> None:
     assert service["image"] == "whisper_api:latest"
     assert "8000:8000" in service["ports"]
     assert "/ready" in " ".join(service["healthcheck"]["test"])
+    assert int(service["stop_grace_period"].rstrip("s")) > GRACEFUL_TIMEOUT
     assert set(service["environment"]) <= KNOWN_ENV
     Settings.from_env(service["environment"])
 
