@@ -60,6 +60,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 if requests.get(self.base_url + "/ready", timeout=2).status_code == 200:
@@ -84,3 +85,23 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """The gunicorn workers (children) of a master process, from /proc."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    try:
+        return [int(pid) for pid in children.read_text().split()]
+    except OSError:
+        return []
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
