@@ -1,7 +1,8 @@
 """Every setting of whisper_api, defined once: name, default, unit and meaning.
 
 Settings are read from the environment (`WHISPER_API_*`, plus the customer's `WHISPER_MODEL`,
-`WHISPER_ENGINE` and `WHISPER_MODEL_DIR`) and can be overridden in code through `create_app`.
+`WHISPER_ENGINE`, `WHISPER_MODEL_DIR` and the upstream LLM's `CHAT_UPSTREAM_*`) and can be
+overridden in code through `create_app`.
 `python -m whisper_api.config` prints them as the README's configuration table.
 """
 
@@ -103,6 +104,81 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    chat_upstream_base_url: str | None = _setting(
+        None,
+        "CHAT_UPSTREAM_BASE_URL",
+        "OpenAI-compatible LLM that answers `/v1/chat/completions` after audio parts are replaced by "
+        "their transcripts (e.g. `http://llm:8080/v1`); unset = chat replies with the transcript",
+    )
+    chat_upstream_model: str | None = _setting(
+        None, "CHAT_UPSTREAM_MODEL", "Model name sent to the upstream LLM (unset = the client's `model`)"
+    )
+    chat_upstream_api_key: str | None = _setting(
+        None, "CHAT_UPSTREAM_API_KEY", "Bearer key for the upstream LLM (never logged)"
+    )
+    chat_upstream_timeout: float = _setting(
+        300.0, "WHISPER_API_CHAT_UPSTREAM_TIMEOUT", "Seconds to wait for the upstream LLM to answer"
+    )
+    log_format: str = _setting(
+        "json",
+        "WHISPER_API_LOG_FORMAT",
+        "Per-request log line: `json` (one object a line), `text` (key=value) or `off`",
+    )
+    trusted_proxies: int = _setting(
+        0,
+        "WHISPER_API_TRUSTED_PROXIES",
+        "Reverse proxies in front of the server whose `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` "
+        "are honoured; 0 = ignore those headers",
+    )
+    metrics_dir: Path | None = _setting(
+        None,
+        "PROMETHEUS_MULTIPROC_DIR",
+        "Folder where gunicorn workers share `/metrics` counters; unset = a fresh temporary folder",
+    )
+    max_concurrent: int = _setting(
+        1, "WHISPER_API_MAX_CONCURRENT", "Transcriptions one worker runs at the same time"
+    )
+    max_queue: int = _setting(
+        2,
+        "WHISPER_API_MAX_QUEUE",
+        "Transcriptions one worker lets wait for a slot; past that, 429 `server_busy` at once "
+        "(capped so one thread per worker stays free for /health)",
+    )
+    queue_timeout: float = _setting(
+        30.0, "WHISPER_API_QUEUE_TIMEOUT", "Seconds a request may wait for a slot before a 429"
+    )
+    decode_timeout: float = _setting(
+        30.0,
+        "WHISPER_API_DECODE_TIMEOUT",
+        "Seconds an upload may spend decoding, plus 1 s per 10 s of audio it yields",
+    )
+    timeout_base: float = _setting(
+        120.0, "WHISPER_API_TIMEOUT_BASE", "Seconds every transcription may take, before audio scaling"
+    )
+    timeout_per_audio_second: float = _setting(
+        2.0,
+        "WHISPER_API_TIMEOUT_PER_AUDIO_SECOND",
+        "Extra seconds a transcription may take per second of audio (a 1 h file: 2 h with 2.0)",
+    )
+    graceful_timeout: int = _setting(
+        120,
+        "WHISPER_API_GRACEFUL_TIMEOUT",
+        "Seconds SIGTERM waits for requests in flight to finish before workers are stopped",
+    )
+    max_form_field_bytes: int = _setting(
+        500_000, "WHISPER_API_MAX_FIELD_BYTES", "Largest non-file form field (e.g. `prompt`), in bytes"
+    )
+    max_form_parts: int = _setting(100, "WHISPER_API_MAX_FORM_PARTS", "Most multipart parts per request")
+    api_keys: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_KEYS",
+        "Comma-separated API keys clients must send (`Authorization: Bearer KEY`); none = open",
+    )
+    api_keys_file: Path | None = _setting(
+        None,
+        "WHISPER_API_KEYS_FILE",
+        "File with one API key per line (`#` comments); adds to WHISPER_API_KEYS",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +193,11 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def effective_max_queue(self) -> int:
+        """Waiting room that still leaves one gunicorn thread free for /health and 429s."""
+        return max(0, min(self.max_queue, self.threads - self.max_concurrent - 1))
 
     @property
     def cpu_count(self) -> int:
@@ -142,7 +223,7 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir"}:
+        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file"}:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)
@@ -170,5 +251,19 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(settings_table())  # noqa: T201 - a command-line helper
+    import sys
+
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(settings_table())  # noqa: T201 - a command-line helper
