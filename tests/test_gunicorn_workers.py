@@ -21,7 +21,8 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         "WHISPER_ENGINE": "openai-whisper",
         "WHISPER_MODEL": "tiny.en",
         "WHISPER_API_WORKERS": "2",
-        "WHISPER_API_THREADS": "2",
+        "WHISPER_API_THREADS": "6",
+        "WHISPER_API_MAX_QUEUE": "4",  # either worker may accept all four requests: none gets a 429
         "WHISPER_API_GPUS": "",
     }
     server = ServerProcess(env, tmp_path_factory.mktemp("two-workers") / "server.log").start(timeout=240)
