@@ -9,6 +9,7 @@ whole upload. Reading and discarding the rest (up to a bound) lets the answer ar
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_input_stream
 
 _CHUNK = 64 * 1024
@@ -16,11 +17,14 @@ _CHUNK = 64 * 1024
 
 def drain(stream, limit: int) -> None:  # noqa: ANN001 - any WSGI input stream
     remaining = limit
-    while remaining > 0:
-        chunk = stream.read(min(_CHUNK, remaining))
-        if not chunk:
-            return
-        remaining -= len(chunk)
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(_CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+    except (HTTPException, OSError, ValueError):
+        return  # the body stream refuses more (over its limit, or the client went away)
 
 
 def register(app: Flask, limit: int) -> None:
