@@ -46,7 +46,8 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": _settings.log_level.upper(), "propagate": False,
                            "handlers": ["console"]},
-        "gunicorn.access": {"level": "INFO", "propagate": False, "handlers": ["console"]},
+        # gunicorn logs access lines whenever logconfig_dict is set: ours replace them.
+        "gunicorn.access": {"level": "WARNING", "propagate": False, "handlers": ["console"]},
         "faster_whisper": {"level": "WARNING"},
         "whisper_api.access": {"level": "DEBUG" if _settings.log_level.lower() == "debug" else "INFO",
                                "propagate": False, "handlers": ["access"]},

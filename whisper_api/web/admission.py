@@ -117,10 +117,15 @@ class Slot:
 
     def guard(self, items: Iterator[T]) -> Iterator[T]:
         """`items`, checked before each next one is computed."""
-        self.check()
-        for item in items:
-            yield item
+        try:
             self.check()
+            for item in items:
+                yield item
+                self.check()
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # stop the engine's decoding loop too
 
     def release(self) -> None:
         with self._lock:

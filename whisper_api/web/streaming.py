@@ -16,7 +16,7 @@ from flask import Response, stream_with_context
 
 from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Segment, TranscriptionInfo
-from whisper_api.errors import ApiError, InternalError
+from whisper_api.errors import ApiError, ClientDisconnectedError, InternalError
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +75,17 @@ def transcript_events(
         if counter is not None:
             done["usage"] = token_usage(info, decoded, counter, prompt)
         yield sse(done)
-    except GeneratorExit:
+    except (GeneratorExit, ClientDisconnectedError) as exc:
+        # Seen by the server when a write fails, or by the admission check between segments.
         logger.info(
             "client closed the stream after %d segments (%.1f of %.1f s); transcription stopped",
             len(decoded),
             decoded[-1].end if decoded else 0.0,
             info.duration,
         )
-        raise
+        if isinstance(exc, GeneratorExit):
+            raise
+        return  # nobody is reading: no error event, no [DONE]
     except ApiError as exc:
         yield sse(exc.to_dict())
     except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
