@@ -1,7 +1,12 @@
 # whisper_api: CPU image by default. For NVIDIA GPUs:
-#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 -t whisper_api:cuda .
+#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 \
+#                --build-arg TORCH_INDEX= -t whisper_api:cuda .
+# Add the openai-whisper engine (torch) with --build-arg WITH_OPENAI_WHISPER=1.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
+ARG WITH_OPENAI_WHISPER=0
+# CPU torch wheels; empty for the default (CUDA) wheels from PyPI.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -19,8 +24,12 @@ RUN if ! command -v python3 >/dev/null || ! python3 -c "import venv" 2>/dev/null
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements-openai-whisper.txt requirements-openai-whisper-nodeps.txt ./
+RUN pip install -r requirements.txt \
+    && if [ "$WITH_OPENAI_WHISPER" = 1 ]; then \
+        pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -r requirements-openai-whisper.txt \
+        && pip install --no-deps -r requirements-openai-whisper-nodeps.txt; \
+    fi
 COPY whisper_api ./whisper_api
 COPY wsgi.py gunicorn.conf.py ./
 
