@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import openai
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from tests.support.fakes import fake_loader
 from tests.support.media import wav_bytes
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, worker_pids
 from whisper_api.config import Settings
 from whisper_api.web import create_app
 from whisper_api.web.auth import KeyChecker, masked
@@ -151,3 +154,28 @@ def test_keys_and_transcripts_never_reach_the_log(keyed_server: ServerProcess, j
     for secret in (KEY_A, KEY_B, "sk-some-wrong-key-for-the-log-test", "wrong-key"):
         assert secret not in log
     assert "americans" not in log.lower() and "your country" not in log.lower()
+
+
+def test_keys_file_is_read_again_when_workers_are_reloaded(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(KEY_A + "\n")
+    server = ServerProcess(
+        {"WHISPER_MODEL": "tiny.en", "WHISPER_API_KEYS_FILE": str(keys_file)}, tmp_path / "server.log"
+    ).start()
+    try:
+
+        def status(key: str) -> int:
+            headers = {"Authorization": f"Bearer {key}"}
+            return requests.get(server.base_url + "/v1/models", headers=headers, timeout=30).status_code
+
+        assert status(KEY_A) == 200
+        keys_file.write_text(KEY_B + "\n")
+        old_workers = worker_pids(server.process.pid)
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while set(old_workers) & set(worker_pids(server.process.pid)) or status(KEY_B) != 200:
+            assert time.monotonic() < deadline, "workers never picked up the new keys file"
+            time.sleep(0.5)
+        assert status(KEY_A) == 401
+    finally:
+        server.stop()
