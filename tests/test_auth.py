@@ -129,26 +129,24 @@ def _sdk(server: ServerProcess, key: str) -> openai.OpenAI:
 
 
 def test_sdk_with_a_wrong_key_raises_authentication_error(keyed_server: ServerProcess, jfk_bytes) -> None:
-    with pytest.raises(openai.AuthenticationError) as caught:
-        _sdk(keyed_server, "sk-not-a-configured-key-123").audio.transcriptions.create(
-            model="whisper-1", file=("jfk.flac", jfk_bytes)
-        )
+    with (
+        _sdk(keyed_server, "sk-not-a-configured-key-123") as sdk,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
+        sdk.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes))
     assert caught.value.code == "invalid_api_key"
 
 
 def test_sdk_with_a_key_from_the_file_transcribes(keyed_server: ServerProcess, jfk_bytes) -> None:
-    result = _sdk(keyed_server, KEY_B).audio.transcriptions.create(
-        model="whisper-1", file=("jfk.flac", jfk_bytes)
-    )
+    with _sdk(keyed_server, KEY_B) as sdk:
+        result = sdk.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes))
     assert "fellow americans" in result.text.lower()
 
 
 def test_keys_and_transcripts_never_reach_the_log(keyed_server: ServerProcess, jfk_bytes) -> None:
     for key in (KEY_A, "sk-some-wrong-key-for-the-log-test"):
-        with contextlib.suppress(openai.AuthenticationError):
-            _sdk(keyed_server, key).audio.transcriptions.create(
-                model="whisper-1", file=("jfk.flac", jfk_bytes)
-            )
+        with _sdk(keyed_server, key) as sdk, contextlib.suppress(openai.AuthenticationError):
+            sdk.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes))
     log = keyed_server.log_path.read_text(errors="replace")
     assert "POST /v1/audio/transcriptions" in log  # the access log is there
     for secret in (KEY_A, KEY_B, "sk-some-wrong-key-for-the-log-test", "wrong-key"):

@@ -49,15 +49,25 @@ def _probe(url: str) -> requests.Response:
     return requests.post(url + TRANSCRIBE, data={"model": "whisper-1"}, timeout=30)
 
 
+def _wait_for_admitted(url: str, count: int, within: float = 120) -> None:
+    """Until the (single) worker reports exactly `count` requests admitted, as `/ready` shows."""
+    deadline = time.monotonic() + within
+    while requests.get(url + "/ready", timeout=10).json()["requests"]["admitted"] != count:
+        assert time.monotonic() < deadline, f"the worker never had {count} requests admitted"
+        time.sleep(0.05)
+
+
 class RawRequest:
-    """A transcription sent whole over its own socket; the server has admitted it once sent."""
+    """A transcription sent whole over its own socket, admitted before this returns."""
 
     def __init__(self, url: str, wav: bytes) -> None:
+        _wait_for_admitted(url, 0)  # whatever an earlier test left has finished
         host, port = url.removeprefix("http://").split(":")
         body, content_type = multipart({"model": "whisper-1", "file": ("long.wav", wav)})
         self.sock = socket.create_connection((host, int(port)), timeout=300)
         head = f"POST {TRANSCRIBE} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
         self.sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        _wait_for_admitted(url, 1)
 
     def response(self) -> RawResponse:
         try:
@@ -107,10 +117,12 @@ def test_busy_worker_answers_429_server_busy_with_retry_after(single_slot: Serve
 
 def test_health_and_ready_answer_while_every_slot_is_busy(single_slot: ServerProcess, long_wav) -> None:
     running = RawRequest(single_slot.base_url, long_wav)
-    assert _probe(single_slot.base_url).status_code == 429
-    assert requests.get(single_slot.base_url + "/health", timeout=5).status_code == 200
-    assert requests.get(single_slot.base_url + "/ready", timeout=5).status_code == 200
-    running.sock.close()  # hang up: the next test finds the place free again
+    try:
+        assert _probe(single_slot.base_url).status_code == 429
+        assert requests.get(single_slot.base_url + "/health", timeout=5).status_code == 200
+        assert requests.get(single_slot.base_url + "/ready", timeout=5).status_code == 200
+    finally:
+        running.sock.close()  # hang up: the next test finds the place free again
 
 
 def test_client_that_disconnects_frees_its_slot(single_slot: ServerProcess, long_wav) -> None:
@@ -142,7 +154,7 @@ def tight_deadline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 
 def test_transcription_past_its_deadline_is_an_openai_error(tight_deadline: ServerProcess, long_wav) -> None:
     client = openai.OpenAI(base_url=tight_deadline.base_url + "/v1", api_key="x", max_retries=0)
-    with pytest.raises(openai.APIStatusError) as caught:
+    with client, pytest.raises(openai.APIStatusError) as caught:
         client.audio.transcriptions.create(model="whisper-1", file=("long.wav", long_wav))
     assert caught.value.status_code == 504
     assert caught.value.code == "timeout"
@@ -217,6 +229,7 @@ def test_killed_worker_is_replaced_and_other_requests_complete(
     os.kill(victim, signal.SIGKILL)
     others.join(600)
     doomed.join(300)
+    sdk.close()
     assert others.error is None, others.error
     assert len(texts) == 4 and all("fellow americans" in t.lower() for t in texts)
     assert doomed.error is not None or doomed.result.status_code == 200  # dropped, never a wrong answer

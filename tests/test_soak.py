@@ -126,11 +126,12 @@ class Soak:
                 400,
             ),
         ]
-        while not self.stop.is_set():
-            if rng.random() < 0.5:
-                self.valid(sdk, rng.choice(sorted(self.uploads)))
-            else:
-                self.invalid(*rng.choice(invalid))
+        with sdk:
+            while not self.stop.is_set():
+                if rng.random() < 0.5:
+                    self.valid(sdk, rng.choice(sorted(self.uploads)))
+                else:
+                    self.invalid(*rng.choice(invalid))
 
     def sample_memory(self) -> None:
         while not self.stop.wait(1.0):

@@ -136,10 +136,16 @@ class HealthSchema(Schema):
     status = fields.String(required=True)
 
 
+class WorkerLoadSchema(Schema):
+    admitted = fields.Integer(required=True, metadata={"description": "Requests running or queued"})
+    capacity = fields.Integer(required=True, metadata={"description": "Past this many: 429"})
+
+
 class ReadySchema(Schema):
     status = fields.String(required=True)
     default_model = fields.String(required=True)
     loaded = fields.List(fields.String(), required=True)
+    requests = fields.Nested(WorkerLoadSchema, metadata={"description": "Load of the worker that answered"})
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
