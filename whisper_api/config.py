@@ -1,7 +1,8 @@
 """Every setting of whisper_api, defined once: name, default, unit and meaning.
 
 Settings are read from the environment (`WHISPER_API_*`, plus the customer's `WHISPER_MODEL`,
-`WHISPER_ENGINE` and `WHISPER_MODEL_DIR`) and can be overridden in code through `create_app`.
+`WHISPER_ENGINE`, `WHISPER_MODEL_DIR` and the upstream LLM's `CHAT_UPSTREAM_*`) and can be
+overridden in code through `create_app`.
 `python -m whisper_api.config` prints them as the README's configuration table.
 """
 
@@ -93,6 +94,37 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    chat_upstream_base_url: str | None = _setting(
+        None,
+        "CHAT_UPSTREAM_BASE_URL",
+        "OpenAI-compatible LLM that answers `/v1/chat/completions` after audio parts are replaced by "
+        "their transcripts (e.g. `http://llm:8080/v1`); unset = chat replies with the transcript",
+    )
+    chat_upstream_model: str | None = _setting(
+        None, "CHAT_UPSTREAM_MODEL", "Model name sent to the upstream LLM (unset = the client's `model`)"
+    )
+    chat_upstream_api_key: str | None = _setting(
+        None, "CHAT_UPSTREAM_API_KEY", "Bearer key for the upstream LLM (never logged)"
+    )
+    chat_upstream_timeout: float = _setting(
+        300.0, "WHISPER_API_CHAT_UPSTREAM_TIMEOUT", "Seconds to wait for the upstream LLM to answer"
+    )
+    log_format: str = _setting(
+        "json",
+        "WHISPER_API_LOG_FORMAT",
+        "Per-request log line: `json` (one object a line), `text` (key=value) or `off`",
+    )
+    trusted_proxies: int = _setting(
+        0,
+        "WHISPER_API_TRUSTED_PROXIES",
+        "Reverse proxies in front of the server whose `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` "
+        "are honoured; 0 = ignore those headers",
+    )
+    metrics_dir: Path | None = _setting(
+        None,
+        "PROMETHEUS_MULTIPROC_DIR",
+        "Folder where gunicorn workers share `/metrics` counters; unset = a fresh temporary folder",
+    )
     max_concurrent: int = _setting(
         1, "WHISPER_API_MAX_CONCURRENT", "Transcriptions one worker runs at the same time"
     )
@@ -181,7 +213,7 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir", "api_keys_file"}:
+        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file"}:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)
@@ -209,5 +241,19 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(settings_table())  # noqa: T201 - a command-line helper
+    import sys
+
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(settings_table())  # noqa: T201 - a command-line helper

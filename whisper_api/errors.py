@@ -138,3 +138,11 @@ class InternalError(ApiError):
     status = 500
     type = "server_error"
     code = "internal_error"
+
+
+class UpstreamError(ApiError):
+    """The upstream chat model (CHAT_UPSTREAM_BASE_URL) failed or could not be reached."""
+
+    status = 502
+    type = "server_error"
+    code = "upstream_error"

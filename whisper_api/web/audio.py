@@ -8,11 +8,13 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.tokens import token_counter
 from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import client_gone
 from whisper_api.web.aliases import resolve_model_name
 from whisper_api.web.formatting import render_transcript
+from whisper_api.web.observe import note_audio_work
 from whisper_api.web.schemas import (
     AudioRequestSchema,
     TranscriptionSchema,
@@ -53,6 +55,7 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         slot.wait_turn()
         audio = decode_audio(data, max_seconds=settings.max_audio_seconds, timeout=settings.decode_timeout)
         del data
+        note_audio_work(name, task, audio.duration)
         slot.set_deadline(settings.timeout_base + audio.duration * settings.timeout_per_audio_second)
         transcriber = state.registry.get(name)
         options = _options(params, task, transcriber, settings.beam_size, settings.vad_filter)
@@ -60,7 +63,8 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         info, segments = transcriber.transcribe(audio, options)
         segments = slot.guard(segments)
         if params["stream"]:
-            response = stream_transcript(info, segments, task=task)
+            counter = token_counter(state.registry.locate(name).path)
+            response = stream_transcript(info, segments, counter=counter, prompt=params["prompt"])
             response.call_on_close(slot.release)  # the stream holds the slot until it ends
             streaming = True
             return response

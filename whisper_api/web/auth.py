@@ -16,8 +16,8 @@ from whisper_api.config import Settings
 from whisper_api.errors import AuthenticationError, MissingApiKeyError
 
 #: Paths load balancers and browsers reach without a key (probes, the API description).
-OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json"})
-OPEN_PREFIXES = ("/docs",)
+OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
+OPEN_PREFIXES = ("/docs", "/static/")  # the pages hold no data; their API calls send the key
 
 MISSING_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
