@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.support.fakes import fake_loader
-from tests.support.hostile_media import wav_bytes
+from tests.support.media import wav_bytes
 from whisper_api.config import Settings
 from whisper_api.errors import ClientDisconnectedError, DeadlineExceededError, ServerBusyError
 from whisper_api.web import create_app

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.hostile_media import (
+from tests.support.media import (
     concat_playlist,
     hls_playlist,
     silent_flac,

@@ -16,7 +16,7 @@ import requests
 from flask.testing import FlaskClient
 
 from tests.support.fakes import fake_loader
-from tests.support.hostile_media import wav_bytes
+from tests.support.media import wav_bytes
 from tests.support.server import ServerProcess, worker_pids
 from whisper_api.config import Settings
 from whisper_api.web import create_app

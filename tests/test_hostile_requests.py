@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.support.hostile_media import (
+from tests.support.media import (
     concat_playlist,
     hls_playlist,
     transcode,

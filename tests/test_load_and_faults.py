@@ -15,7 +15,7 @@ import openai
 import pytest
 import requests
 
-from tests.support.hostile_media import wav_bytes
+from tests.support.media import wav_bytes
 from tests.support.rawhttp import RawResponse, multipart, read_response
 from tests.support.server import ServerProcess, worker_pids
 from whisper_api.engine.audio import decode_audio

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode, checks
 
-from tests.support.hostile_media import wav_bytes
+from tests.support.media import wav_bytes
 from whisper_api.engine.audio import decode_audio
 from whisper_api.web.openapi import build_spec
 from whisper_api.web.schemas import RESPONSE_FORMATS

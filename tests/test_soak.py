@@ -22,7 +22,7 @@ import openai
 import pytest
 import requests
 
-from tests.support.hostile_media import transcode
+from tests.support.media import transcode
 from tests.support.server import ServerProcess, rss_bytes, worker_pids
 
 SOAK_SECONDS = float(os.environ.get("WHISPER_API_SOAK_SECONDS", "45"))
