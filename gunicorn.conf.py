@@ -28,7 +28,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 bind = _settings.bind
 workers = _settings.effective_workers
-worker_class = "gthread"  # threads keep /health and streams answering during a transcription
+worker_class = "whisper_api.worker.DrainingThreadWorker"  # gthread: /health answers while busy
 threads = _settings.threads
 timeout = _settings.timeout  # a long file must never be mistaken for a hung worker
 graceful_timeout = _settings.graceful_timeout  # SIGTERM: requests in flight may finish

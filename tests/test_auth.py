@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import openai
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from tests.support.fakes import fake_loader
 from tests.support.media import wav_bytes
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, worker_pids
 from whisper_api.config import Settings
 from whisper_api.web import create_app
 from whisper_api.web.auth import KeyChecker, masked
@@ -126,28 +129,51 @@ def _sdk(server: ServerProcess, key: str) -> openai.OpenAI:
 
 
 def test_sdk_with_a_wrong_key_raises_authentication_error(keyed_server: ServerProcess, jfk_bytes) -> None:
-    with pytest.raises(openai.AuthenticationError) as caught:
-        _sdk(keyed_server, "sk-not-a-configured-key-123").audio.transcriptions.create(
-            model="whisper-1", file=("jfk.flac", jfk_bytes)
-        )
+    with (
+        _sdk(keyed_server, "sk-not-a-configured-key-123") as sdk,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
+        sdk.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes))
     assert caught.value.code == "invalid_api_key"
 
 
 def test_sdk_with_a_key_from_the_file_transcribes(keyed_server: ServerProcess, jfk_bytes) -> None:
-    result = _sdk(keyed_server, KEY_B).audio.transcriptions.create(
-        model="whisper-1", file=("jfk.flac", jfk_bytes)
-    )
+    with _sdk(keyed_server, KEY_B) as sdk:
+        result = sdk.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes))
     assert "fellow americans" in result.text.lower()
 
 
 def test_keys_and_transcripts_never_reach_the_log(keyed_server: ServerProcess, jfk_bytes) -> None:
     for key in (KEY_A, "sk-some-wrong-key-for-the-log-test"):
-        with contextlib.suppress(openai.AuthenticationError):
-            _sdk(keyed_server, key).audio.transcriptions.create(
-                model="whisper-1", file=("jfk.flac", jfk_bytes)
-            )
+        with _sdk(keyed_server, key) as sdk, contextlib.suppress(openai.AuthenticationError):
+            sdk.audio.transcriptions.create(model="whisper-1", file=("jfk.flac", jfk_bytes))
     log = keyed_server.log_path.read_text(errors="replace")
     assert "POST /v1/audio/transcriptions" in log  # the access log is there
     for secret in (KEY_A, KEY_B, "sk-some-wrong-key-for-the-log-test", "wrong-key"):
         assert secret not in log
     assert "americans" not in log.lower() and "your country" not in log.lower()
+
+
+def test_keys_file_is_read_again_when_workers_are_reloaded(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(KEY_A + "\n")
+    server = ServerProcess(
+        {"WHISPER_MODEL": "tiny.en", "WHISPER_API_KEYS_FILE": str(keys_file)}, tmp_path / "server.log"
+    ).start()
+    try:
+
+        def status(key: str) -> int:
+            headers = {"Authorization": f"Bearer {key}"}
+            return requests.get(server.base_url + "/v1/models", headers=headers, timeout=30).status_code
+
+        assert status(KEY_A) == 200
+        keys_file.write_text(KEY_B + "\n")
+        old_workers = worker_pids(server.process.pid)
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while set(old_workers) & set(worker_pids(server.process.pid)) or status(KEY_B) != 200:
+            assert time.monotonic() < deadline, "workers never picked up the new keys file"
+            time.sleep(0.5)
+        assert status(KEY_A) == 401
+    finally:
+        server.stop()

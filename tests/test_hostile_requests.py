@@ -20,7 +20,7 @@ from tests.support.media import (
     with_external_reference,
 )
 from tests.support.rawhttp import multipart, post_raw, post_streaming
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, worker_pids
 
 UPLOAD_LIMIT = 2_000_000
 TRANSCRIBE = "/v1/audio/transcriptions"
@@ -316,3 +316,37 @@ def test_server_still_transcribes_after_the_abuse(server: Server, jfk_bytes: byt
 
 def test_no_request_leaves_a_file_in_the_servers_temp_dir(server: Server) -> None:
     assert list(server.tmpdir.iterdir()) == []
+
+
+def test_workers_hold_no_upload_file_open_after_the_requests(server: Server) -> None:
+    open_files = []
+    for pid in worker_pids(server.process.process.pid):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                open_files.append(os.readlink(fd))
+            except OSError:
+                continue  # closed while listing
+    assert open_files, "no descriptors listed: /proc is not readable here"
+    leftovers = [
+        target
+        for target in open_files
+        if target.startswith("/")
+        and not target.startswith(("/dev/", "/proc/"))
+        and (target.endswith("(deleted)") or target.startswith((str(server.tmpdir), "/tmp/")))
+    ]
+    assert [t for t in leftovers if not t.endswith("server.log")] == []
+
+
+def test_part_without_a_name_is_ignored(server: Server) -> None:
+    boundary = "nameless"
+    body = (
+        (
+            f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nwho am I\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        ).encode()
+        + SHORT_WAV
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = [f"Content-Type: multipart/form-data; boundary={boundary}", f"Content-Length: {len(body)}"]
+    assert post_raw(server.url, TRANSCRIBE, headers, body).status == 200

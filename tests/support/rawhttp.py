@@ -28,8 +28,9 @@ def multipart(fields: dict[str, str | tuple[str, bytes]]) -> tuple[bytes, str]:
     return encode_multipart_formdata(fields)
 
 
-def _read_response(sock: socket.socket, sent: int) -> RawResponse:
-    sock.settimeout(30)
+def read_response(sock: socket.socket, sent: int = 0) -> RawResponse:
+    """Read one HTTP/1.1 response with a Content-Length body."""
+    sock.settimeout(300)
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -84,7 +85,7 @@ def post_streaming(
             if chunked:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     sock.sendall(b"0\r\n\r\n")
-        return _read_response(sock, sent)
+        return read_response(sock, sent)
     finally:
         sock.close()
 
@@ -95,4 +96,4 @@ def post_raw(base_url: str, path: str, head_lines: list[str], body: bytes) -> Ra
     with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
         head = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Connection: close", *head_lines]
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        return _read_response(sock, len(body))
+        return read_response(sock, len(body))

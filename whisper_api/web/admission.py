@@ -53,6 +53,10 @@ class Admission:
         with self._lock:
             return self._admitted
 
+    def describe(self) -> dict[str, int]:
+        """This worker's load, for `/ready`: admitted requests and how many it takes at most."""
+        return {"admitted": self.admitted, "capacity": self.max_running + self.max_waiting}
+
     def enter(self, is_gone: Callable[[], bool] = lambda: False) -> Slot:
         """A place in this worker (running or queued), or ServerBusyError at once.
 

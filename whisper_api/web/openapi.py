@@ -92,6 +92,19 @@ class TranscriptionVerboseSchema(Schema):
     usage = fields.Nested(UsageSchema)
 
 
+class StreamEventSchema(Schema):
+    """One server-sent event of `stream=true`: `data` holds a JSON event, the last one `[DONE]`."""
+
+    data = fields.String(
+        required=True,
+        metadata={
+            "description": "`transcript.text.delta`, `transcript.text.done` or error JSON; then `[DONE]`"
+        },
+    )
+    event = fields.String()
+    id = fields.String()
+
+
 class ErrorBodySchema(Schema):
     message = fields.String(required=True)
     type = fields.String(required=True)
@@ -123,10 +136,16 @@ class HealthSchema(Schema):
     status = fields.String(required=True)
 
 
+class WorkerLoadSchema(Schema):
+    admitted = fields.Integer(required=True, metadata={"description": "Requests running or queued"})
+    capacity = fields.Integer(required=True, metadata={"description": "Past this many: 429"})
+
+
 class ReadySchema(Schema):
     status = fields.String(required=True)
     default_model = fields.String(required=True)
     loaded = fields.List(fields.String(), required=True)
+    requests = fields.Nested(WorkerLoadSchema, metadata={"description": "Load of the worker that answered"})
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -140,6 +159,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
         504: "Decoding or transcription overran its audio-scaled deadline",
     }
     return {str(s): {"description": reasons[s], "content": {JSON: {"schema": "Error"}}} for s in statuses}
+
+
+def _no_nulls_in_forms(schema: dict[str, Any]) -> None:
+    """A multipart field is absent or a string, never null: `load_default=None` means "leave it out"."""
+    for prop in schema["properties"].values():
+        if prop.pop("nullable", False) and prop.get("default", 0) is None:
+            del prop["default"]
 
 
 def _audio_operation(summary: str, body_schema: str) -> dict[str, Any]:
@@ -165,7 +191,7 @@ def _audio_operation(summary: str, body_schema: str) -> dict[str, Any]:
                             }
                         },
                         TEXT_MIMETYPE: {"schema": {"type": "string"}},
-                        "text/event-stream; charset=utf-8": {"schema": {"type": "string"}},
+                        "text/event-stream; charset=utf-8": {"schema": "StreamEvent"},
                     },
                 },
                 **_errors(400, 401, 404, 413, 429, 503, 504),
@@ -189,6 +215,7 @@ def build_spec() -> APISpec:
         ("TranslationRequest", _wire(TranslationSchema, "TranslationRequestSchema")),
         ("TranscriptionJson", TranscriptionJsonSchema),
         ("TranscriptionVerbose", TranscriptionVerboseSchema),
+        ("StreamEvent", StreamEventSchema),
         ("Error", ErrorSchema),
         ("Model", ModelSchema),
         ("ModelList", ModelListSchema),
@@ -196,6 +223,8 @@ def build_spec() -> APISpec:
         ("Ready", ReadySchema),
     ):
         spec.components.schema(name, schema=schema)
+        if name.endswith("Request"):
+            _no_nulls_in_forms(spec.components.schemas[name])
 
     spec.path(
         "/v1/audio/transcriptions", operations=_audio_operation("Transcribe audio", "TranscriptionRequest")
