@@ -7,7 +7,10 @@ imports the light `whisper_api.config`; torch, CTranslate2 and CUDA are touched 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from whisper_api.config import Settings
 from whisper_api.devices import GpuSlots, device_environment, parse_gpus
@@ -15,16 +18,25 @@ from whisper_api.devices import GpuSlots, device_environment, parse_gpus
 _settings = Settings.from_env()
 _gpu_slots = GpuSlots(parse_gpus(_settings.gpus))  # master-side bookkeeping, no CUDA here
 
+# /metrics sums every worker's values from files in one folder (prometheus_client multiprocess mode);
+# the variable must be set before a worker imports prometheus_client.
+_own_metrics_dir = _settings.metrics_dir is None
+_shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory-backed: workers write on every request
+_metrics_dir = _settings.metrics_dir or Path(tempfile.mkdtemp(prefix="whisper_api-metrics-", dir=_shm))
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
 bind = _settings.bind
 workers = _settings.effective_workers
-worker_class = "gthread"  # threads keep /health and streams answering during a transcription
+worker_class = "whisper_api.worker.DrainingThreadWorker"  # gthread: /health answers while busy
 threads = _settings.threads
 timeout = _settings.timeout  # a long file must never be mistaken for a hung worker
-graceful_timeout = 60
+graceful_timeout = _settings.graceful_timeout  # SIGTERM: requests in flight may finish
 keepalive = 5
 preload_app = False  # a CTranslate2 model loaded before fork() hangs in the child
 worker_tmp_dir = "/dev/shm"
-accesslog = "-"
+control_socket_disable = True  # one fixed socket path would collide between instances on a host
+accesslog = None  # whisper_api writes its own line per request (logger "whisper_api.access")
 errorlog = "-"
 loglevel = _settings.log_level
 logconfig_dict = {
@@ -34,15 +46,20 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": _settings.log_level.upper(), "propagate": False,
                            "handlers": ["console"]},
-        "gunicorn.access": {"level": "INFO", "propagate": False, "handlers": ["console"]},
+        # gunicorn logs access lines whenever logconfig_dict is set: ours replace them.
+        "gunicorn.access": {"level": "WARNING", "propagate": False, "handlers": ["console"]},
         "faster_whisper": {"level": "WARNING"},
+        "whisper_api.access": {"level": "DEBUG" if _settings.log_level.lower() == "debug" else "INFO",
+                               "propagate": False, "handlers": ["access"]},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "generic",
                     "stream": "ext://sys.stderr"},
+        "access": {"class": "logging.StreamHandler", "formatter": "message", "stream": "ext://sys.stdout"},
     },
     "formatters": {
         "generic": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"},
+        "message": {"format": "%(message)s"},
     },
 }  # fmt: skip
 
@@ -60,11 +77,6 @@ def post_fork(server, worker) -> None:  # noqa: ANN001
     worker.log.info("worker slot %d uses %s", worker.whisper_slot, "CPU" if gpu is None else f"GPU {gpu}")
 
 
-def child_exit(server, worker) -> None:  # noqa: ANN001
-    """Master: a worker exited; its slot waits for its replacement."""
-    _gpu_slots.release(worker.age)
-
-
 def worker_exit(server, worker) -> None:  # noqa: ANN001
     """Master (for a worker that vanished) or the worker itself: free its slot."""
     _gpu_slots.release(worker.age)
@@ -78,3 +90,23 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
     except Exception as exc:  # noqa: BLE001 - any load failure must stop the server, loudly
         worker.log.error("cannot load model %r: %s", state.registry.default_name, exc)
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
+
+
+def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
+    """Values left by an earlier run would be added to this one's: start from an empty folder."""
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and Worker
+    """A dead worker's queue depth and loaded models no longer count (its counters still do); its
+    GPU slot waits for its replacement."""
+    _gpu_slots.release(worker.age)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -54,7 +54,7 @@ class ServerConfig:
             self,
             workers=settings.effective_workers,
             cpu_threads=settings.effective_cpu_threads,
-            inference_workers=getattr(settings, "inference_workers", 1),
+            inference_workers=settings.effective_inference_workers,
             beam_size=settings.beam_size,
             compute_type="int8" if settings.compute_type == "default" else settings.compute_type,
             vad=settings.vad_filter,

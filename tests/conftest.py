@@ -12,8 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.fakes import FakeTranscriber, fake_loader
+from tests.support.media import speech_samples, wav_bytes
 from tests.support.server import ROOT, ServerProcess
 from whisper_api.config import Settings
+from whisper_api.engine.loading import locate_model
 from whisper_api.web import create_app
 
 AUDIO_DIR = Path(os.environ.get("WHISPER_API_TEST_AUDIO", ROOT.parent / "shared" / "audio"))
@@ -31,6 +33,12 @@ def jfk_bytes(audio_dir: Path) -> bytes:
     return (audio_dir / "jfk.flac").read_bytes()
 
 
+@pytest.fixture(scope="session")
+def jfk_wav(jfk_bytes: bytes) -> bytes:
+    """jfk as 16 kHz mono WAV (352 kB: small enough for in-memory test requests)."""
+    return wav_bytes(speech_samples(jfk_bytes))
+
+
 # --- the web layer with a fake transcriber -------------------------------------------------------
 
 
@@ -41,7 +49,7 @@ def fakes() -> dict[str, FakeTranscriber]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(model="base", max_upload_bytes=2_000_000)
+    return Settings(model="base", max_upload_bytes=400_000)
 
 
 @pytest.fixture
@@ -66,10 +74,22 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, s
         server.stop()
 
 
+SLASHED_MODEL_ID = "acme/tiny-en"
+
+
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real server on tiny.en (fast), one worker."""
-    yield from _serve(tmp_path_factory, "tiny", {"WHISPER_MODEL": "tiny.en"})
+    """The real server on tiny.en (fast), one worker; also serves tiny.en as `acme/tiny-en`."""
+    tiny = locate_model("tiny.en", cache_dir=Settings().cache_dir)
+    model_dir = tmp_path_factory.mktemp("models")
+    (model_dir / "acme").mkdir()
+    (model_dir / SLASHED_MODEL_ID).symlink_to(tiny.path, target_is_directory=True)
+    env = {
+        "WHISPER_MODEL": "tiny.en",
+        "WHISPER_MODEL_DIR": str(model_dir),
+        "WHISPER_API_MODELS": SLASHED_MODEL_ID,
+    }
+    yield from _serve(tmp_path_factory, "tiny", env)
 
 
 @pytest.fixture(scope="session")

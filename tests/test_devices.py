@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from tests.support.server import ROOT
+from whisper_api.config import Settings
 from whisper_api.devices import GpuSlots, device_environment, parse_gpus
 
 
@@ -79,12 +81,22 @@ def test_gpu_list_rejects_names() -> None:
         parse_gpus(("0", "cuda:1"))
 
 
-def test_gunicorn_config_imports_neither_torch_nor_ctranslate2() -> None:
+def test_gunicorn_config_imports_neither_torch_nor_ctranslate2(tmp_path: Path) -> None:
     code = (
         "import runpy, sys; runpy.run_path('gunicorn.conf.py');"
         "print(sorted(m for m in ('torch', 'ctranslate2', 'whisper', 'faster_whisper') if m in sys.modules))"
     )
-    env = {"WHISPER_API_GPUS": "0,1", "WHISPER_ENGINE": "openai-whisper", "PATH": "/usr/bin:/bin"}
+    env = {
+        "WHISPER_API_GPUS": "0,1",
+        "WHISPER_ENGINE": "openai-whisper",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_gpu_list_is_read_from_the_environment() -> None:
+    settings = Settings.from_env({"WHISPER_API_GPUS": "0, 1,3"})
+    assert parse_gpus(settings.gpus) == (0, 1, 3)

@@ -1,7 +1,8 @@
 """Every setting of whisper_api, defined once: name, default, unit and meaning.
 
 Settings are read from the environment (`WHISPER_API_*`, plus the customer's `WHISPER_MODEL`,
-`WHISPER_ENGINE` and `WHISPER_MODEL_DIR`) and can be overridden in code through `create_app`.
+`WHISPER_ENGINE`, `WHISPER_MODEL_DIR` and the upstream LLM's `CHAT_UPSTREAM_*`) and can be
+overridden in code through `create_app`.
 `python -m whisper_api.config` prints them as the README's configuration table.
 """
 
@@ -62,15 +63,20 @@ class Settings:
         "CTranslate2 compute type; `default` is int8 on CPU, float16 on CUDA",
     )
     cpu_threads: int = _setting(
-        0, "WHISPER_API_CPU_THREADS", "Inference threads per worker; 0 = CPU cores / workers"
+        0,
+        "WHISPER_API_CPU_THREADS",
+        "Threads per transcription; 0 = twice the worker's cores / parallel transcriptions "
+        "(at most its cores), the best measured on 2 cores (BENCHMARKS.md)",
     )
     inference_workers: int = _setting(
-        1,
+        0,
         "WHISPER_API_INFERENCE_WORKERS",
-        "Transcriptions one worker runs at the same time (CTranslate2 `num_workers`; the weights are "
-        "shared, so this adds concurrency without another copy of the model)",
+        "Transcriptions one worker decodes in parallel (CTranslate2 `num_workers`, one shared copy "
+        "of the weights); 0 = its cores (2 to 3 cores), half its cores (4 or more)",
     )
-    beam_size: int = _setting(5, "WHISPER_API_BEAM_SIZE", "Beam size for decoding (1 = greedy)")
+    beam_size: int = _setting(
+        1, "WHISPER_API_BEAM_SIZE", "Beam size (1 = greedy with temperature fallback, as openai-whisper)"
+    )
     vad_filter: bool = _setting(
         False,
         "WHISPER_API_VAD",
@@ -100,7 +106,7 @@ class Settings:
         0, "WHISPER_API_WORKERS", "gunicorn workers, each with its own model; 0 = CPU cores (max 4)"
     )
     threads: int = _setting(
-        4, "WHISPER_API_THREADS", "Threads per worker (health checks and streams stay responsive)"
+        8, "WHISPER_API_THREADS", "Threads per worker (health checks and streams stay responsive)"
     )
     timeout: int = _setting(
         900, "WHISPER_API_TIMEOUT", "Seconds a worker may stay silent before gunicorn replaces it"
@@ -109,6 +115,83 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    chat_upstream_base_url: str | None = _setting(
+        None,
+        "CHAT_UPSTREAM_BASE_URL",
+        "OpenAI-compatible LLM that answers `/v1/chat/completions` after audio parts are replaced by "
+        "their transcripts (e.g. `http://llm:8080/v1`); unset = chat replies with the transcript",
+    )
+    chat_upstream_model: str | None = _setting(
+        None, "CHAT_UPSTREAM_MODEL", "Model name sent to the upstream LLM (unset = the client's `model`)"
+    )
+    chat_upstream_api_key: str | None = _setting(
+        None, "CHAT_UPSTREAM_API_KEY", "Bearer key for the upstream LLM (never logged)"
+    )
+    chat_upstream_timeout: float = _setting(
+        300.0, "WHISPER_API_CHAT_UPSTREAM_TIMEOUT", "Seconds to wait for the upstream LLM to answer"
+    )
+    log_format: str = _setting(
+        "json",
+        "WHISPER_API_LOG_FORMAT",
+        "Per-request log line: `json` (one object a line), `text` (key=value) or `off`",
+    )
+    trusted_proxies: int = _setting(
+        0,
+        "WHISPER_API_TRUSTED_PROXIES",
+        "Reverse proxies in front of the server whose `X-Forwarded-For/-Proto/-Host/-Port/-Prefix` "
+        "are honoured; 0 = ignore those headers",
+    )
+    metrics_dir: Path | None = _setting(
+        None,
+        "PROMETHEUS_MULTIPROC_DIR",
+        "Folder where gunicorn workers share `/metrics` counters; unset = a fresh temporary folder",
+    )
+    max_concurrent: int = _setting(
+        0,
+        "WHISPER_API_MAX_CONCURRENT",
+        "Requests one worker admits at the same time; 0 = WHISPER_API_INFERENCE_WORKERS",
+    )
+    max_queue: int = _setting(
+        4,
+        "WHISPER_API_MAX_QUEUE",
+        "Transcriptions one worker lets wait for a slot; past that, 429 `server_busy` at once "
+        "(capped so one thread per worker stays free for /health)",
+    )
+    queue_timeout: float = _setting(
+        30.0, "WHISPER_API_QUEUE_TIMEOUT", "Seconds a request may wait for a slot before a 429"
+    )
+    decode_timeout: float = _setting(
+        30.0,
+        "WHISPER_API_DECODE_TIMEOUT",
+        "Seconds an upload may spend decoding, plus 1 s per 10 s of audio it yields",
+    )
+    timeout_base: float = _setting(
+        120.0, "WHISPER_API_TIMEOUT_BASE", "Seconds every transcription may take, before audio scaling"
+    )
+    timeout_per_audio_second: float = _setting(
+        2.0,
+        "WHISPER_API_TIMEOUT_PER_AUDIO_SECOND",
+        "Extra seconds a transcription may take per second of audio (a 1 h file: 2 h with 2.0)",
+    )
+    graceful_timeout: int = _setting(
+        120,
+        "WHISPER_API_GRACEFUL_TIMEOUT",
+        "Seconds SIGTERM waits for requests in flight to finish before workers are stopped",
+    )
+    max_form_field_bytes: int = _setting(
+        500_000, "WHISPER_API_MAX_FIELD_BYTES", "Largest non-file form field (e.g. `prompt`), in bytes"
+    )
+    max_form_parts: int = _setting(100, "WHISPER_API_MAX_FORM_PARTS", "Most multipart parts per request")
+    api_keys: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_KEYS",
+        "Comma-separated API keys clients must send (`Authorization: Bearer KEY`); none = open",
+    )
+    api_keys_file: Path | None = _setting(
+        None,
+        "WHISPER_API_KEYS_FILE",
+        "File with one API key per line (`#` comments); adds to WHISPER_API_KEYS",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,16 +208,40 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     @property
+    def effective_max_queue(self) -> int:
+        """Waiting room that still leaves one gunicorn thread free for /health and 429s."""
+        return max(0, min(self.max_queue, self.threads - self.effective_max_concurrent - 1))
+
+    @property
     def cpu_count(self) -> int:
         return os.cpu_count() or 1
 
     @property
     def effective_workers(self) -> int:
-        return self.workers or min(self.cpu_count, 4)
+        """One process per GPU, else one: it decodes in parallel with one copy of the model (a
+        second process on 2 cores lost the race for connections, see BENCHMARKS.md)."""
+        return self.workers or max(1, len(self.gpus))
+
+    @property
+    def worker_cores(self) -> int:
+        return max(1, self.cpu_count // self.effective_workers)
+
+    @property
+    def effective_inference_workers(self) -> int:
+        if self.inference_workers:
+            return self.inference_workers
+        cores = self.worker_cores
+        return cores if cores < 4 else cores // 2
+
+    @property
+    def effective_max_concurrent(self) -> int:
+        return self.max_concurrent or self.effective_inference_workers
 
     @property
     def effective_cpu_threads(self) -> int:
-        return self.cpu_threads or max(1, self.cpu_count // self.effective_workers)
+        if self.cpu_threads:
+            return self.cpu_threads
+        return max(1, min(self.worker_cores, 2 * self.worker_cores // self.effective_inference_workers))
 
 
 def _parse(name: str, default: Any, raw: str) -> Any:
@@ -148,7 +255,7 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir"}:
+        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file"}:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)
@@ -176,5 +283,19 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(settings_table())  # noqa: T201 - a command-line helper
+    import sys
+
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(settings_table())  # noqa: T201 - a command-line helper

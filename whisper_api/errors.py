@@ -63,6 +63,10 @@ class AuthenticationError(ApiError):
     code = "invalid_api_key"
 
 
+class MissingApiKeyError(AuthenticationError):
+    code = None
+
+
 class NotFoundError(ApiError):
     status = 404
     type = "invalid_request_error"
@@ -97,6 +101,31 @@ class ServerBusyError(ApiError):
     code = "server_busy"
 
 
+class AudioTooLongError(InvalidRequestError):
+    """The audio lasts longer than the server accepts (declared or decoded)."""
+
+    code = "audio_too_long"
+
+    def __init__(self, max_seconds: float) -> None:
+        super().__init__(f"The audio is longer than the maximum of {max_seconds:.0f} seconds.", param="file")
+
+
+class DeadlineExceededError(ApiError):
+    """Decoding or transcription took longer than its audio-scaled deadline."""
+
+    status = 504
+    type = "server_error"
+    code = "timeout"
+
+
+class ClientDisconnectedError(ApiError):
+    """The client went away before its result was ready (nginx's 499); nobody reads this."""
+
+    status = 499
+    type = "invalid_request_error"
+    code = "client_disconnected"
+
+
 class ModelUnavailableError(ApiError):
     """A model exists in configuration but cannot be loaded here (missing weights, no network)."""
 
@@ -109,3 +138,11 @@ class InternalError(ApiError):
     status = 500
     type = "server_error"
     code = "internal_error"
+
+
+class UpstreamError(ApiError):
+    """The upstream chat model (CHAT_UPSTREAM_BASE_URL) failed or could not be reached."""
+
+    status = 502
+    type = "server_error"
+    code = "upstream_error"

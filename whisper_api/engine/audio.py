@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import io
 import logging
+import time
+from collections.abc import Callable, Iterator
 
 import av
 import numpy as np
 
 from whisper_api.engine.types import SAMPLE_RATE, Audio
-from whisper_api.errors import AudioDecodeError, InvalidRequestError
+from whisper_api.errors import AudioDecodeError, AudioTooLongError, DeadlineExceededError
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
 _MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 _MPEGTS_PACKET = 188
+#: Every demuxer `sniff_format` can choose; FFmpeg may open no other (no hls, concat, ...).
+_DEMUXERS = ("wav", "flac", "ogg", "matroska", "mov", "aiff", "mp3", "mpeg", "mpegts", "aac")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -61,36 +65,90 @@ def _after_id3(data: bytes) -> str:
     return inner if inner in ("flac", "aac") else "mp3"
 
 
-def decode_audio(data: bytes, *, max_seconds: float | None = None) -> Audio:
-    """Decode a whole upload; raise AudioDecodeError for anything that is not usable speech input."""
+def demuxer_options(fmt: str) -> dict[str, str]:
+    """FFmpeg options that keep a demuxer inside the uploaded bytes.
+
+    Nothing we accept needs a second file: no protocol may be opened (the upload itself is read
+    through our own I/O context), no nested demuxer outside the allow-list, and MOV/MP4 data
+    references (`dref` aliases and URLs) are neither followed nor resolved as absolute paths.
+    """
+    options = {"protocol_whitelist": "none", "format_whitelist": ",".join(_DEMUXERS)}
+    if fmt == "mov":
+        options |= {"enable_drefs": "0", "use_absolute_path": "0"}
+    return options
+
+
+def declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    """The length the headers claim, before anything is decoded (None when they do not say)."""
+    claims = []
+    if container.duration is not None and container.duration > 0:
+        claims.append(container.duration / av.time_base)
+    if stream.duration is not None and stream.duration > 0 and stream.time_base is not None:
+        claims.append(float(stream.duration * stream.time_base))
+    return max(claims) if claims else None
+
+
+def decode_audio(
+    data: bytes,
+    *,
+    max_seconds: float | None = None,
+    timeout: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Audio:
+    """Decode a whole upload; raise AudioDecodeError for anything that is not usable speech input.
+
+    `max_seconds` refuses long audio from its headers when they say so, else as soon as that much
+    is decoded. `timeout` bounds the decoding time: it grows by 1 s per 10 s of audio produced,
+    so a long file is decoded whole and a decoder that spins without output is stopped.
+    """
     if not data:
         raise AudioDecodeError("The audio file is empty.")
     fmt = sniff_format(data)
     if fmt is None:
         raise AudioDecodeError("Invalid file format. Supported formats: " + str(list(SUPPORTED_FORMATS)))
     max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
+    started = clock()
     chunks: list[np.ndarray] = []
     total = 0
     try:
-        with av.open(io.BytesIO(data), mode="r", format=fmt, metadata_errors="ignore") as container:
+        with av.open(
+            io.BytesIO(data), mode="r", format=fmt, options=demuxer_options(fmt), metadata_errors="ignore"
+        ) as container:
             stream = next((s for s in container.streams if s.type == "audio"), None)
             if stream is None:
                 raise AudioDecodeError("The file contains no audio stream.")
+            if max_seconds:
+                declared = declared_seconds(container, stream)
+                if declared is not None and declared > max_seconds:
+                    raise AudioTooLongError(max_seconds)
+                # Headers may be silent or lie: sum the packets' durations (cheap, nothing is
+                # decoded or kept) so a small file that unpacks into hours is refused before
+                # it costs decoding time and memory.
+                if _demuxed_seconds(data, fmt, stop_after=max_seconds) > max_seconds:
+                    raise AudioTooLongError(max_seconds)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            for frame in _frames(container, stream):
+
+            def check_deadline() -> None:
+                if timeout is not None and clock() - started > timeout + total / SAMPLE_RATE / 10:
+                    raise DeadlineExceededError("Decoding the audio took too long; the file may be damaged.")
+
+            shape = None
+            for frame in _frames(container, stream, check_deadline):
+                if shape is not None and _shape(frame) != shape:
+                    # A damaged stream can switch rate or layout mid-way (a corrupt mp3 header):
+                    # finish what the old resampler holds and start a new one for the rest.
+                    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                shape = _shape(frame)
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)
                     chunks.append(chunk)
                     total += len(chunk)
                 if max_samples is not None and total > max_samples:
-                    raise InvalidRequestError(
-                        f"The audio is longer than the maximum of {max_seconds:.0f} seconds.",
-                        param="file",
-                        code="audio_too_long",
-                    )
+                    raise AudioTooLongError(max_seconds or 0)
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
-    except av.FFmpegError as exc:
+    except (av.FFmpegError, ValueError) as exc:  # PyAV raises ValueError on frames it cannot convert
         logger.info("audio decode failed: %s", type(exc).__name__)
         raise AudioDecodeError() from exc
     if not chunks:
@@ -101,10 +159,32 @@ def decode_audio(data: bytes, *, max_seconds: float | None = None) -> Audio:
     return Audio(samples=samples)
 
 
-def _frames(container: av.container.InputContainer, stream: av.AudioStream):
+def _shape(frame: av.AudioFrame) -> tuple[str, str, int]:
+    return frame.format.name, frame.layout.name, frame.sample_rate
+
+
+def _demuxed_seconds(data: bytes, fmt: str, *, stop_after: float) -> float:
+    """Seconds of audio the packets announce, counted without decoding (stops past `stop_after`)."""
+    with av.open(io.BytesIO(data), mode="r", format=fmt, options=demuxer_options(fmt)) as container:
+        stream = next(s for s in container.streams if s.type == "audio")
+        if stream.time_base is None:
+            return 0.0
+        ticks = 0
+        limit = stop_after / stream.time_base
+        for packet in container.demux(stream):
+            ticks += packet.duration or 0
+            if ticks > limit:
+                break
+        return float(ticks * stream.time_base)
+
+
+def _frames(
+    container: av.container.InputContainer, stream: av.AudioStream, before_packet: Callable[[], None]
+) -> Iterator[av.AudioFrame]:
     """Decoded frames; a damaged packet ends decoding only once something was decoded before it."""
     decoded_any = False
     for packet in container.demux(stream):
+        before_packet()
         try:
             frames = packet.decode()
         except av.InvalidDataError:

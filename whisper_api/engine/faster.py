@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +93,16 @@ class FasterWhisperTranscriber:
             language_probability=float(info.language_probability),
             duration=float(info.duration),
         )
-        return record, (_segment(s) for s in segments)
+        return record, _segments(segments)
+
+
+def _segments(segments: Generator) -> Iterator[Segment]:
+    """Convert lazily; closing this iterator closes faster-whisper's, which stops decoding."""
+    try:
+        for s in segments:
+            yield _segment(s)
+    finally:
+        segments.close()
 
 
 def _segment(s) -> Segment:  # noqa: ANN001 - faster_whisper.transcribe.Segment

@@ -41,7 +41,7 @@ def default_loader(settings: Settings) -> Loader:
             settings.compute_type,
             settings.effective_cpu_threads,
             settings.device_index,
-            settings.inference_workers,
+            settings.effective_inference_workers,
         )
         started = time.perf_counter()
         transcriber = FasterWhisperTranscriber(location, choice)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from whisper_api.config import Settings
-from whisper_api.engine.registry import Loader, ModelRegistry
-from whisper_api.web import audio, health, models
+from whisper_api.engine.registry import Loader, ModelRegistry, default_loader
+from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, ui
+from whisper_api.web.admission import Admission
+from whisper_api.web.auth import register_auth
 from whisper_api.web.errors import register_error_handlers
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
@@ -25,17 +27,31 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.request_class = InMemoryRequest
     app.url_map.strict_slashes = False  # a redirect would make clients re-send the upload
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, loader))
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_form_field_bytes
+    app.config["MAX_FORM_PARTS"] = settings.max_form_parts
+    admission = Admission(settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout)
+    timed = metrics.timed_loader(loader or default_loader(settings))
+    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, timed), admission=admission)
+    if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
     register_error_handlers(app)
     app.register_blueprint(audio.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(chat.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(ui.bp)
+    observe.register(app)
+    drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
 
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
-        g.request_id = "req_" + uuid.uuid4().hex
+        g.request_id = observe.request_id_for(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def add_headers(response: Response) -> Response:
@@ -47,4 +63,5 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
         response.headers.setdefault("openai-version", "2020-10-01")
         return response
 
+    register_auth(app, settings)  # after start_timer: a 401 still carries its request id
     return app

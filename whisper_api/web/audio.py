@@ -8,10 +8,13 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.tokens import token_counter
 from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
+from whisper_api.web.admission import client_gone
 from whisper_api.web.aliases import resolve_model_name
 from whisper_api.web.formatting import render_transcript
+from whisper_api.web.observe import note_audio_work
 from whisper_api.web.schemas import (
     AudioRequestSchema,
     TranscriptionSchema,
@@ -39,18 +42,36 @@ def create_translation() -> Response:
 
 def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
     state = get_state()
-    params: dict[str, Any] = schema.load(form_to_payload(request.form))
-    data = read_upload(request)
-    name = resolve_model_name(params["model"], state.registry.default_name)
-    if not state.registry.is_served(name):
-        raise ModelNotFoundError(params["model"])
-    audio = decode_audio(data, max_seconds=state.settings.max_audio_seconds)
-    transcriber = state.registry.get(name)
-    options = _options(params, task, transcriber, state.settings.beam_size, state.settings.vad_filter)
-    info, segments = transcriber.transcribe(audio, options)
-    if params["stream"]:
-        return stream_transcript(info, segments, task=task)
-    transcript = collect(info, segments)
+    settings = state.settings
+    environ = request.environ
+    slot = state.admission.enter(lambda: client_gone(environ))  # 429 before the body is read
+    streaming = False
+    try:
+        params: dict[str, Any] = schema.load(form_to_payload(request.form))
+        data = read_upload(request)
+        name = resolve_model_name(params["model"], state.registry.default_name)
+        if not state.registry.is_served(name):
+            raise ModelNotFoundError(params["model"])
+        slot.wait_turn()
+        audio = decode_audio(data, max_seconds=settings.max_audio_seconds, timeout=settings.decode_timeout)
+        del data
+        note_audio_work(name, task, audio.duration)
+        slot.set_deadline(settings.timeout_base + audio.duration * settings.timeout_per_audio_second)
+        transcriber = state.registry.get(name)
+        options = _options(params, task, transcriber, settings.beam_size, settings.vad_filter)
+        slot.check()
+        info, segments = transcriber.transcribe(audio, options)
+        segments = slot.guard(segments)
+        if params["stream"]:
+            counter = token_counter(state.registry.locate(name).path)
+            response = stream_transcript(info, segments, counter=counter, prompt=params["prompt"])
+            response.call_on_close(slot.release)  # the stream holds the slot until it ends
+            streaming = True
+            return response
+        transcript = collect(info, segments)
+    finally:
+        if not streaming:
+            slot.release()
     return render_transcript(
         transcript,
         response_format=params["response_format"],

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, has_request_context, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -69,6 +69,22 @@ def from_http_exception(exc: HTTPException) -> ApiError:
     return InternalError("The server had an error while processing your request.")
 
 
+def too_large_error() -> PayloadTooLargeError:
+    """Which limit a 413 hit: the body (when its length says so), else a form field or part count."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if limit is not None and (length is None or length > limit):
+        return PayloadTooLargeError(
+            f"Maximum content size limit ({limit}) exceeded: the request body is larger than the "
+            "server accepts (see WHISPER_API_MAX_UPLOAD_BYTES)."
+        )
+    return PayloadTooLargeError(
+        f"The form is too large: a field is over {current_app.config.get('MAX_FORM_MEMORY_SIZE')} "
+        f"bytes or there are more than {current_app.config.get('MAX_FORM_PARTS')} parts "
+        "(see WHISPER_API_MAX_FIELD_BYTES and WHISPER_API_MAX_FORM_PARTS)."
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError) -> Response:
@@ -80,6 +96,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:
+        if exc.code == 413 and has_request_context():
+            return error_response(too_large_error())
         return error_response(from_http_exception(exc))
 
     @app.errorhandler(Exception)

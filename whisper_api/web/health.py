@@ -18,7 +18,8 @@ def health() -> Response:
 
 @bp.get("/ready")
 def ready() -> Response:
-    registry = get_state().registry
+    state = get_state()
+    registry = state.registry
     if not registry.ready:
         raise ModelUnavailableError(
             f"Model '{registry.default_name}' is still loading.", headers={"Retry-After": "5"}
@@ -28,5 +29,6 @@ def ready() -> Response:
             "status": "ready",
             "default_model": registry.default_name,
             "loaded": registry.loaded_names(),
+            "requests": state.admission.describe(),  # of the worker that answered
         }
     )

@@ -24,6 +24,8 @@ def form_to_payload(form: MultiDict[str, str]) -> dict[str, Any]:
     """
     payload: dict[str, Any] = {}
     for key in form:
+        if not isinstance(key, str):  # a part whose name Werkzeug could not parse
+            continue
         values = [v for v in form.getlist(key) if v.strip()]
         if not values:
             continue

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import ModelRegistry
+from whisper_api.web.admission import Admission
 
 EXTENSION_KEY = "whisper_api"
 
@@ -16,6 +17,7 @@ EXTENSION_KEY = "whisper_api"
 class AppState:
     settings: Settings
     registry: ModelRegistry
+    admission: Admission = field(default_factory=lambda: Admission(1, 0, 30.0))
 
 
 def get_state() -> AppState:

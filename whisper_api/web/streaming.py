@@ -1,4 +1,9 @@
-"""`stream=true`: server-sent events, one `transcript.text.delta` per decoded segment."""
+"""`stream=true`: server-sent events, one `transcript.text.delta` per decoded segment.
+
+Nothing is buffered here: each event is yielded as soon as the engine hands over a segment, and
+gunicorn's threaded worker writes it at once. When the client goes away, gunicorn closes this
+generator; closing it closes the engine's segment iterator, which stops the decoding.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +14,95 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
+from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Segment, TranscriptionInfo
-from whisper_api.errors import ApiError, InternalError
-from whisper_api.web.formatting import usage
+from whisper_api.errors import ApiError, ClientDisconnectedError, InternalError
 
 logger = logging.getLogger(__name__)
 
+SSE_MIMETYPE = "text/event-stream; charset=utf-8"
+
 
 def sse(payload: dict[str, Any] | str) -> str:
+    """One SSE frame: `data: <json>` and a blank line (no `event:`, `id:` or `retry:` lines)."""
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     return f"data: {data}\n\n"
 
 
-def transcript_events(info: TranscriptionInfo, segments: Iterator[Segment]) -> Iterator[str]:
+def sse_response(events: Iterator[str]) -> Response:
+    """A streaming response that proxies (nginx) and the app pass through unbuffered."""
+    response = Response(stream_with_context(events), status=200, content_type=SSE_MIMETYPE)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def token_usage(
+    info: TranscriptionInfo, segments: list[Segment], counter: TokenCounter, prompt: str | None
+) -> dict[str, Any]:
+    """OpenAI's streaming usage (tokens): audio = encoder positions, text = the prompt, output = decoded."""
+    audio = audio_tokens(info.duration)
+    text = counter.count_text(prompt or "")
+    output = counter.count_decoded(segments)
+    return {
+        "type": "tokens",
+        "input_tokens": audio + text,
+        "input_token_details": {"text_tokens": text, "audio_tokens": audio},
+        "output_tokens": output,
+        "total_tokens": audio + text + output,
+    }
+
+
+def transcript_events(
+    info: TranscriptionInfo,
+    segments: Iterator[Segment],
+    *,
+    counter: TokenCounter | None = None,
+    prompt: str | None = None,
+) -> Iterator[str]:
     """Deltas as segments are decoded, one `done` with the whole text, then `[DONE]`."""
     parts: list[str] = []
+    decoded: list[Segment] = []
     try:
         for segment in segments:
+            decoded.append(segment)
             delta = segment.text if parts else segment.text.lstrip()
             if not delta:
                 continue
             parts.append(delta)
             yield sse({"type": "transcript.text.delta", "delta": delta})
-        yield sse(
-            {
-                "type": "transcript.text.done",
-                "text": "".join(parts).strip(),
-                "usage": usage(info.duration),
-            }
+        done: dict[str, Any] = {"type": "transcript.text.done", "text": "".join(parts).strip()}
+        if counter is not None:
+            done["usage"] = token_usage(info, decoded, counter, prompt)
+        yield sse(done)
+    except (GeneratorExit, ClientDisconnectedError) as exc:
+        # Seen by the server when a write fails, or by the admission check between segments.
+        logger.info(
+            "client closed the stream after %d segments (%.1f of %.1f s); transcription stopped",
+            len(decoded),
+            decoded[-1].end if decoded else 0.0,
+            info.duration,
         )
+        if isinstance(exc, GeneratorExit):
+            raise
+        return  # nobody is reading: no error event, no [DONE]
     except ApiError as exc:
         yield sse(exc.to_dict())
     except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
         logger.exception("transcription failed mid-stream")
         yield sse(InternalError("The server had an error while processing your request.").to_dict())
+    finally:
+        close = getattr(segments, "close", None)
+        if close is not None:
+            close()  # stops the engine's decoding loop (a no-op once it is exhausted)
     yield sse("[DONE]")
 
 
-def stream_transcript(info: TranscriptionInfo, segments: Iterator[Segment], *, task: str) -> Response:
-    response = Response(
-        stream_with_context(transcript_events(info, segments)),
-        status=200,
-        content_type="text/event-stream; charset=utf-8",
-    )
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+def stream_transcript(
+    info: TranscriptionInfo,
+    segments: Iterator[Segment],
+    *,
+    counter: TokenCounter | None = None,
+    prompt: str | None = None,
+) -> Response:
+    return sse_response(transcript_events(info, segments, counter=counter, prompt=prompt))

@@ -1,0 +1,91 @@
+"""Optional API keys: off unless WHISPER_API_KEYS or WHISPER_API_KEYS_FILE name some.
+
+Keys are compared as SHA-256 digests with `hmac.compare_digest`, against every configured key,
+so neither the key's length nor its matching prefix shows in the timing. Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from flask import Flask, request
+
+from whisper_api.config import Settings
+from whisper_api.errors import AuthenticationError, MissingApiKeyError
+
+#: Paths load balancers and browsers reach without a key (probes, the API description).
+OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
+OPEN_PREFIXES = ("/docs", "/static/")  # the pages hold no data; their API calls send the key
+
+MISSING_KEY_MESSAGE = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+
+def load_keys(settings: Settings) -> tuple[str, ...]:
+    """Every accepted key: the setting's list plus the keys file's lines (blank and `#` skipped)."""
+    keys = [k for k in settings.api_keys if k]
+    if settings.api_keys_file is not None:
+        text = Path(settings.api_keys_file).read_text(encoding="utf-8")
+        keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return tuple(dict.fromkeys(keys))
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
+class KeyChecker:
+    """Accepts a request whose bearer token equals one of the configured keys."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._digests = tuple(_digest(k) for k in keys)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def accepts(self, presented: str) -> bool:
+        candidate = _digest(presented)
+        matched = False
+        for digest in self._digests:  # no early exit: every key costs the same
+            matched |= hmac.compare_digest(candidate, digest)
+        return matched
+
+
+def presented_key(authorization: str | None, api_key_header: str | None) -> str | None:
+    """The key from `Authorization: Bearer KEY` (or Azure-style `api-key: KEY`), if any."""
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    if api_key_header and api_key_header.strip():
+        return api_key_header.strip()
+    return None
+
+
+def masked(key: str) -> str:
+    """OpenAI shows a wrong key as `sk-abc***xyz`; short keys are not shown at all."""
+    return f"{key[:3]}***{key[-3:]}" if len(key) >= 16 else "***"
+
+
+def register_auth(app: Flask, settings: Settings) -> KeyChecker:
+    """Require a key on every path but the open ones, when any key is configured."""
+    checker = KeyChecker(load_keys(settings))
+
+    @app.before_request
+    def require_key() -> None:
+        if not checker.enabled or request.method == "OPTIONS":
+            return
+        if request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
+            return
+        key = presented_key(request.headers.get("Authorization"), request.headers.get("api-key"))
+        if key is None:
+            raise MissingApiKeyError(MISSING_KEY_MESSAGE)
+        if not checker.accepts(key):
+            raise AuthenticationError(f"Incorrect API key provided: {masked(key)}.")
+
+    return checker

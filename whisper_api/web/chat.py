@@ -1,0 +1,284 @@
+"""`POST /v1/chat/completions`: audio parts become transcripts; an upstream LLM may answer them.
+
+Without CHAT_UPSTREAM_BASE_URL the reply is the transcript of the audio parts (joined by a blank
+line), or a short note for text-only requests (Dify's "ping" credential check must succeed).
+With it, every `input_audio` part is replaced by a text part holding its transcript and the
+conversation goes to that OpenAI-compatible server, streamed or not.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.tokens import TokenCounter, audio_tokens, token_counter
+from whisper_api.engine.types import Audio, Transcriber, TranscriptionOptions, collect
+from whisper_api.errors import ApiError, InternalError, InvalidRequestError, ModelNotFoundError
+from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
+from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
+from whisper_api.web.chat_schemas import load_chat_request
+from whisper_api.web.errors import json_response
+from whisper_api.web.state import AppState, get_state
+from whisper_api.web.streaming import sse, sse_response
+from whisper_api.web.upstream import Upstream
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("chat", __name__, url_prefix="/v1")
+
+#: OpenAI's audio-input chat models; clients configured for them are served by the default model.
+CHAT_AUDIO_ALIASES: tuple[str, ...] = (
+    "gpt-4o-audio-preview",
+    "gpt-4o-audio-preview-2024-10-01",
+    "gpt-4o-audio-preview-2024-12-17",
+    "gpt-4o-audio-preview-2025-06-03",
+    "gpt-4o-mini-audio-preview",
+    "gpt-4o-mini-audio-preview-2024-12-17",
+    "gpt-audio",
+    "gpt-audio-mini",
+)
+NO_UPSTREAM_REPLY = (
+    "This server transcribes audio: send it as an input_audio content part (wav or mp3) and the "
+    "reply is its transcript. No chat model is configured (CHAT_UPSTREAM_BASE_URL), so text "
+    "messages are not answered."
+)
+PART_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """One decoded `input_audio` part and where it sits in the request."""
+
+    message: int
+    part: int
+    audio: Audio
+
+
+@bp.post("/chat/completions")
+def create_chat_completion() -> Response:
+    state = get_state()
+    body = request.get_json(silent=True)
+    params = load_chat_request(body)
+    upstream = Upstream.from_settings(state.settings)
+    whisper_name = _whisper_model(params["model"], state, upstream)
+    parts = _decode_parts(params["messages"], state.settings.max_audio_seconds)
+    transcriber = state.registry.get(whisper_name)
+    counter = token_counter(state.registry.locate(whisper_name).path)
+    options = TranscriptionOptions(beam_size=state.settings.beam_size, vad_filter=state.settings.vad_filter)
+    audio_total = sum(audio_tokens(p.audio.duration) for p in parts)
+    audio_out = "audio" in params["modalities"]
+
+    if upstream is not None:
+        transcripts = [_transcribe(transcriber, p, options) for p in parts]
+        forwarded = _forward_body(body, parts, transcripts, upstream)
+        reply = Reply(model=upstream.model or params["model"], audio_out=audio_out)
+        if params["stream"]:
+            return sse_response(_relay(upstream.stream(forwarded), reply, audio_total))
+        return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total))
+
+    reply = Reply(model=whisper_name, audio_out=audio_out)
+    text_tokens = _count_text(params["messages"], counter)
+    if params["stream"]:
+        events = _transcript_chunks(
+            reply, transcriber, parts, options, counter, text_tokens, audio_total, params["include_usage"]
+        )
+        return sse_response(events)
+    if parts:
+        text = PART_SEPARATOR.join(_transcribe(transcriber, p, options) for p in parts)
+    else:
+        text = NO_UPSTREAM_REPLY
+    usage = _usage(counter, text_tokens, audio_total, text)
+    return json_response(reply.completion(text, usage))
+
+
+def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:
+    """The Whisper model for the audio parts; unknown chat models are a 404 naming `model`."""
+    registry = state.registry
+    name = resolve_model_name(requested, registry.default_name)
+    if registry.is_served(name):
+        return name
+    if requested in CHAT_AUDIO_ALIASES or requested in OPENAI_ALIASES:
+        return registry.default_name
+    if upstream is not None and (upstream.model is None or requested == upstream.model):
+        return registry.default_name  # the upstream LLM's model: it decides what it serves
+    raise ModelNotFoundError(requested)
+
+
+def _decode_parts(messages: list[dict[str, Any]], max_seconds: float) -> list[AudioPart]:
+    """Decode every audio part before any work starts, so bad audio is a 400 naming its part."""
+    parts: list[AudioPart] = []
+    for m, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for p, part in enumerate(content):
+            if part["type"] != "input_audio":
+                continue
+            path = f"messages[{m}].content[{p}].input_audio.data"
+            try:
+                audio = decode_audio(part["input_audio"]["data"], max_seconds=max_seconds)
+            except ApiError as exc:
+                message = f"The {part['input_audio']['format']} audio could not be decoded: {exc.message}"
+                raise InvalidRequestError(message, param=path, code=exc.code) from exc
+            parts.append(AudioPart(m, p, audio))
+    return parts
+
+
+def _transcribe(transcriber: Transcriber, part: AudioPart, options: TranscriptionOptions) -> str:
+    info, segments = transcriber.transcribe(part.audio, options)
+    return collect(info, segments).text
+
+
+def _count_text(messages: list[dict[str, Any]], counter: TokenCounter | None) -> int:
+    """Whisper-tokenizer tokens of every text in the conversation (roles and framing not counted)."""
+    if counter is None:
+        return 0
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += counter.count_text(content)
+        elif isinstance(content, list):
+            total += sum(counter.count_text(p.get("text", "")) for p in content if p["type"] == "text")
+    return total
+
+
+def _usage(
+    counter: TokenCounter | None, text_tokens: int, audio_total: int, reply: str
+) -> dict[str, Any] | None:
+    if counter is None:
+        return None
+    return Usage(text_tokens, audio_total, counter.count_text(reply)).to_dict()
+
+
+def _transcript_chunks(
+    reply: Reply,
+    transcriber: Transcriber,
+    parts: list[AudioPart],
+    options: TranscriptionOptions,
+    counter: TokenCounter | None,
+    text_tokens: int,
+    audio_total: int,
+    include_usage: bool,
+) -> Iterator[str]:
+    """Chunks of the transcript as segments are decoded, a `stop` chunk, usage if asked, `[DONE]`."""
+    pieces: list[str] = []
+    sent_id = False
+    segments: Iterator[Any] | None = None
+    try:
+        yield sse(reply.chunk(reply.first_delta(), include_usage=include_usage))
+        if not parts:
+            pieces.append(NO_UPSTREAM_REPLY)
+            yield sse(
+                reply.chunk(reply.text_delta(NO_UPSTREAM_REPLY, first=True), include_usage=include_usage)
+            )
+            sent_id = True
+        for index, part in enumerate(parts):
+            _, segments = transcriber.transcribe(part.audio, options)
+            starts_part = True
+            for segment in segments:
+                text = segment.text.lstrip() if starts_part else segment.text
+                if not text:
+                    continue
+                if starts_part and index > 0 and pieces:
+                    text = PART_SEPARATOR + text
+                starts_part = False
+                pieces.append(text)
+                yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
+                sent_id = True
+            segments = None
+        if reply.audio_out:
+            audio = reply.audio_block("")
+            del audio["transcript"]
+            if sent_id:
+                del audio["id"]
+            yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+        yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
+        if include_usage:
+            usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
+            if usage is not None:
+                yield sse(reply.usage_chunk(usage))
+    except GeneratorExit:
+        logger.info("client closed the chat stream; transcription stopped")
+        raise
+    except ApiError as exc:
+        yield sse(exc.to_dict())
+    except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
+        logger.exception("chat transcription failed mid-stream")
+        yield sse(InternalError("The server had an error while processing your request.").to_dict())
+    finally:
+        close = getattr(segments, "close", None)
+        if close is not None:
+            close()
+    yield sse("[DONE]")
+
+
+def _forward_body(
+    body: dict[str, Any], parts: list[AudioPart], transcripts: list[str], upstream: Upstream
+) -> dict[str, Any]:
+    """The client's request with each audio part replaced, in place, by a text part of its transcript."""
+    forwarded = copy.deepcopy(body)
+    for part, transcript in zip(parts, transcripts, strict=True):
+        forwarded["messages"][part.message]["content"][part.part] = {"type": "text", "text": transcript}
+    if upstream.model:
+        forwarded["model"] = upstream.model
+    # A text LLM cannot speak: audio output is re-shaped here from its text instead.
+    forwarded.pop("modalities", None)
+    forwarded.pop("audio", None)
+    for message in forwarded["messages"]:
+        if message.get("role") == "assistant" and "audio" in message:
+            message.pop("audio")  # an earlier spoken answer: its id means nothing upstream
+            if message.get("content") is None:
+                message["content"] = ""
+    return forwarded
+
+
+def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict[str, Any]:
+    choices = data.get("choices")
+    if reply.audio_out and isinstance(choices, list):
+        data["choices"] = [
+            {**c, "message": to_audio_reply(c.get("message"), reply)} if isinstance(c, dict) else c
+            for c in choices
+        ]
+    if "usage" in data:
+        data["usage"] = add_audio_tokens(data["usage"], audio_total)
+    return data
+
+
+def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
+    """The upstream's chunks as they arrive (audio output re-shaped, audio tokens added), `[DONE]`."""
+    sent_id = False
+    try:
+        for chunk in chunks:
+            choices = chunk.get("choices")
+            if reply.audio_out and isinstance(choices, list):
+                relayed = []
+                for choice in choices:
+                    if isinstance(choice, dict) and "delta" in choice:
+                        delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
+                        sent_id = sent_id or used
+                        choice = {**choice, "delta": delta}
+                    relayed.append(choice)
+                chunk = {**chunk, "choices": relayed}
+            if chunk.get("usage"):
+                chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
+            yield sse(chunk)
+    except GeneratorExit:
+        logger.info("client closed the chat stream; upstream request closed")
+        raise
+    except ApiError as exc:
+        yield sse(exc.to_dict())
+    except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
+        logger.exception("upstream chat stream failed")
+        yield sse(InternalError("The server had an error while processing your request.").to_dict())
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    yield sse("[DONE]")

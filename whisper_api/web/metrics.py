@@ -1,0 +1,138 @@
+"""Prometheus metrics at `/metrics`, summed over gunicorn workers (prometheus_client multiprocess mode).
+
+gunicorn.conf.py points `PROMETHEUS_MULTIPROC_DIR` at a shared folder before any worker starts; each
+worker then writes its values there and a scrape of any worker reads them all. Without that variable
+(tests with Flask's client, `flask run`) the process's own registry is served.
+
+Other modules record through the objects and helpers below, e.g. a request queue:
+`with waiting_in_queue(): ...` around the wait for a slot, `reject("queue_full")` on a 429.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from flask import Blueprint, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.types import Transcriber
+
+PREFIX = "whisper_api"
+
+REQUESTS = Counter(
+    f"{PREFIX}_requests",
+    "HTTP requests answered, by endpoint (URL rule), method and status code",
+    ["endpoint", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    f"{PREFIX}_request_duration_seconds",
+    "Time from request start to the last byte of the response (streams included)",
+    ["endpoint"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+AUDIO_SECONDS = Counter(
+    f"{PREFIX}_audio_seconds",
+    "Seconds of audio transcribed or translated successfully",
+    ["model", "task"],
+)
+REALTIME_FACTOR = Histogram(
+    f"{PREFIX}_realtime_factor",
+    "Processing time divided by audio duration, per request (below 1 = faster than real time)",
+    ["model", "task"],
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5),
+)
+QUEUE_DEPTH = Gauge(
+    f"{PREFIX}_queue_depth",
+    "Requests waiting for a model, summed over live workers",
+    multiprocess_mode="livesum",
+)
+REJECTIONS = Counter(
+    f"{PREFIX}_rejections",
+    "Requests refused before transcription because the server is busy, by reason",
+    ["reason"],
+)
+MODEL_LOAD_SECONDS = Histogram(
+    f"{PREFIX}_model_load_seconds",
+    "Time to load a model into a worker (warm-up included)",
+    ["model"],
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
+MODELS_LOADED = Gauge(
+    f"{PREFIX}_models_loaded",
+    "Live workers holding each model in memory",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+
+_tracked_models: set[str] = set()
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def timed_loader(load: Callable[[ModelLocation], Transcriber]) -> Callable[[ModelLocation], Transcriber]:
+    """Wrap an engine loader so each load is timed and counted."""
+
+    def wrapped(location: ModelLocation) -> Transcriber:
+        started = time.perf_counter()
+        transcriber = load(location)
+        MODEL_LOAD_SECONDS.labels(model=location.name).observe(time.perf_counter() - started)
+        MODELS_LOADED.labels(model=location.name).set(1)
+        _tracked_models.add(location.name)
+        return transcriber
+
+    return wrapped
+
+
+def refresh_models_loaded(loaded: list[str]) -> None:
+    """Set this worker's 1/0 per model after evictions (called once per request, cheap)."""
+    for name in _tracked_models:
+        MODELS_LOADED.labels(model=name).set(1 if name in loaded else 0)
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(endpoint=endpoint, method=method, status=str(status)).inc()
+    REQUEST_SECONDS.labels(endpoint=endpoint).observe(seconds)
+
+
+def observe_audio(model: str, task: str, audio_seconds: float, processing_seconds: float) -> None:
+    AUDIO_SECONDS.labels(model=model, task=task).inc(audio_seconds)
+    if audio_seconds > 0:
+        REALTIME_FACTOR.labels(model=model, task=task).observe(processing_seconds / audio_seconds)
+
+
+@contextmanager
+def waiting_in_queue() -> Iterator[None]:
+    """Count a request in `whisper_api_queue_depth` while it waits for a slot."""
+    QUEUE_DEPTH.inc()
+    try:
+        yield
+    finally:
+        QUEUE_DEPTH.dec()
+
+
+def reject(reason: str) -> None:
+    """Count a request turned away before transcription (`queue_full`, `queue_timeout`, ...)."""
+    REJECTIONS.labels(reason=reason).inc()
