@@ -103,7 +103,9 @@ class Settings:
     )
     bind: str = _setting("0.0.0.0:8000", "WHISPER_API_BIND", "gunicorn listen address")
     workers: int = _setting(
-        0, "WHISPER_API_WORKERS", "gunicorn workers, each with its own model; 0 = CPU cores (max 4)"
+        0,
+        "WHISPER_API_WORKERS",
+        "gunicorn workers, each with its own model; 0 = one per GPU in WHISPER_API_GPUS, else 1",
     )
     threads: int = _setting(
         8, "WHISPER_API_THREADS", "Threads per worker (health checks and streams stay responsive)"

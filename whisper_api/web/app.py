@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_form_field_bytes
     app.config["MAX_FORM_PARTS"] = settings.max_form_parts
-    admission = Admission(settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout)
+    admission = Admission(
+        settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
+    )
     timed = metrics.timed_loader(loader or default_loader(settings))
     app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, timed), admission=admission)
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
