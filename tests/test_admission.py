@@ -161,3 +161,45 @@ def test_failed_request_gives_its_place_back(busy_client: FlaskClient) -> None:
 
 def _io(data: bytes) -> io.BytesIO:
     return io.BytesIO(data)
+
+
+def test_a_429_is_counted_as_a_queue_full_rejection(busy_client: FlaskClient) -> None:
+    from tests.test_metrics import scrape, value
+
+    before = value(scrape(busy_client), "whisper_api_rejections_total", reason="queue_full")
+    with busy_client.application.app_context():
+        held = get_state().admission.enter()
+    try:
+        response = busy_client.post(
+            "/v1/audio/transcriptions", data={"model": "whisper-1", "file": (_io(SHORT_WAV), "a.wav")}
+        )
+    finally:
+        held.release()
+    assert response.status_code == 429
+    after = value(scrape(busy_client), "whisper_api_rejections_total", reason="queue_full")
+    assert after - before == 1
+
+
+def test_a_request_waiting_for_its_turn_shows_in_the_queue_depth(busy_client: FlaskClient) -> None:
+    import threading
+
+    from tests.test_metrics import scrape, value
+
+    admission_state = busy_client.application.extensions["whisper_api"].admission
+    admission = type(admission_state)(max_running=1, max_waiting=1, wait_timeout=5)
+    first = admission.enter()
+    first.wait_turn()
+    second = admission.enter()
+    waiter = threading.Thread(target=second.wait_turn)
+    waiter.start()
+    try:
+        deadline = 50
+        while value(scrape(busy_client), "whisper_api_queue_depth") < 1 and deadline:
+            threading.Event().wait(0.05)
+            deadline -= 1
+        assert value(scrape(busy_client), "whisper_api_queue_depth") >= 1
+    finally:
+        first.release()
+        waiter.join()
+        second.release()
+    assert value(scrape(busy_client), "whisper_api_queue_depth") == 0

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from whisper_api.errors import ClientDisconnectedError, DeadlineExceededError, ServerBusyError
+from whisper_api.web import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -64,17 +65,23 @@ class Admission:
         """
         with self._lock:
             if self._admitted >= self.max_running + self.max_waiting:
+                metrics.reject("queue_full")
                 raise self._busy()
             self._admitted += 1
         return Slot(self, is_gone)
 
     def _acquire(self, slot: Slot) -> None:
+        if self._running.acquire(blocking=False):
+            return
         deadline = time.monotonic() + self.wait_timeout
-        while not self._running.acquire(timeout=_POLL_SECONDS):
-            if slot.gone():
-                raise ClientDisconnectedError("The client closed the connection while queued.")
-            if time.monotonic() > deadline:
-                raise self._busy()
+        with metrics.waiting_in_queue():
+            while not self._running.acquire(timeout=_POLL_SECONDS):
+                if slot.gone():
+                    metrics.reject("client_gone")
+                    raise ClientDisconnectedError("The client closed the connection while queued.")
+                if time.monotonic() > deadline:
+                    metrics.reject("queue_timeout")
+                    raise self._busy()
 
     def _release(self, running: bool) -> None:
         if running:
