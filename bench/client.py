@@ -15,7 +15,8 @@ from bench.clips import Clip
 
 
 def make_client(base_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=0, timeout=900)
+    """A client as users have it: the SDK's default retries, so a 429 is waited out, not lost."""
+    return openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=2, timeout=900)
 
 
 def scored_text(clip: Clip, segments: list[tuple[float, str]]) -> str:

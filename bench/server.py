@@ -88,7 +88,6 @@ class BenchServer:
         self.env = {
             **os.environ,
             "WHISPER_API_BIND": f"127.0.0.1:{self.port}",
-            "WHISPER_API_THREADS": "4",
             "WHISPER_API_LOG_LEVEL": "info",
             **env,
         }
