@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from whisper_api.errors import ClientDisconnectedError, DeadlineExceededError, ServerBusyError
 from whisper_api.web import metrics
+from whisper_api.web.streaming import close_iterator
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +135,7 @@ class Slot:
                 yield item
                 self.check()
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()  # stop the engine's decoding loop too
+            close_iterator(items)  # stop the engine's decoding loop too
 
     def release(self) -> None:
         with self._lock:

@@ -19,13 +19,13 @@ from flask import Blueprint, Response, request
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.tokens import TokenCounter, audio_tokens, token_counter
 from whisper_api.engine.types import Audio, Transcriber, TranscriptionOptions, collect
-from whisper_api.errors import ApiError, InternalError, InvalidRequestError, ModelNotFoundError
+from whisper_api.errors import ApiError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
 from whisper_api.web.chat_schemas import load_chat_request
 from whisper_api.web.errors import json_response
 from whisper_api.web.state import AppState, get_state
-from whisper_api.web.streaming import sse, sse_response
+from whisper_api.web.streaming import close_iterator, error_event, sse, sse_response
 from whisper_api.web.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -207,15 +207,10 @@ def _transcript_chunks(
     except GeneratorExit:
         logger.info("client closed the chat stream; transcription stopped")
         raise
-    except ApiError as exc:
-        yield sse(exc.to_dict())
-    except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
-        logger.exception("chat transcription failed mid-stream")
-        yield sse(InternalError("The server had an error while processing your request.").to_dict())
+    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
+        yield error_event(exc, "chat transcription")
     finally:
-        close = getattr(segments, "close", None)
-        if close is not None:
-            close()
+        close_iterator(segments)
     yield sse("[DONE]")
 
 
@@ -272,13 +267,8 @@ def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> 
     except GeneratorExit:
         logger.info("client closed the chat stream; upstream request closed")
         raise
-    except ApiError as exc:
-        yield sse(exc.to_dict())
-    except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
-        logger.exception("upstream chat stream failed")
-        yield sse(InternalError("The server had an error while processing your request.").to_dict())
+    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
+        yield error_event(exc, "upstream chat stream")
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        close_iterator(chunks)
     yield sse("[DONE]")

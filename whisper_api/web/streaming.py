@@ -29,6 +29,21 @@ def sse(payload: dict[str, Any] | str) -> str:
     return f"data: {data}\n\n"
 
 
+def error_event(exc: Exception, what: str) -> str:
+    """The SSE frame reporting a failure after the status line was sent (both SDKs raise on it)."""
+    if isinstance(exc, ApiError):
+        return sse(exc.to_dict())
+    logger.error("%s failed mid-stream", what, exc_info=exc)
+    return sse(InternalError("The server had an error while processing your request.").to_dict())
+
+
+def close_iterator(iterator: object) -> None:
+    """Close a generator we stopped reading, which stops the work behind it (decoding, upstream)."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
 def sse_response(events: Iterator[str]) -> Response:
     """A streaming response that proxies (nginx) and the app pass through unbuffered."""
     response = Response(stream_with_context(events), status=200, content_type=SSE_MIMETYPE)
@@ -86,15 +101,10 @@ def transcript_events(
         if isinstance(exc, GeneratorExit):
             raise
         return  # nobody is reading: no error event, no [DONE]
-    except ApiError as exc:
-        yield sse(exc.to_dict())
-    except Exception:  # noqa: BLE001 - the status line is sent: report it in the stream
-        logger.exception("transcription failed mid-stream")
-        yield sse(InternalError("The server had an error while processing your request.").to_dict())
+    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
+        yield error_event(exc, "transcription")
     finally:
-        close = getattr(segments, "close", None)
-        if close is not None:
-            close()  # stops the engine's decoding loop (a no-op once it is exhausted)
+        close_iterator(segments)  # a no-op once it is exhausted
     yield sse("[DONE]")
 
 
