@@ -53,7 +53,12 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         if not state.registry.is_served(name):
             raise ModelNotFoundError(params["model"])
         slot.wait_turn()
-        audio = decode_audio(data, max_seconds=settings.max_audio_seconds, timeout=settings.decode_timeout)
+        audio = decode_audio(
+            data,
+            max_seconds=settings.max_audio_seconds,
+            timeout=settings.decode_timeout,
+            keep_seconds=settings.decoded_audio_seconds,
+        )
         del data
         note_audio_work(name, task, audio.duration)
         slot.set_deadline(settings.timeout_base + audio.duration * settings.timeout_per_audio_second)

@@ -67,7 +67,9 @@ def create_chat_completion() -> Response:
     params = load_chat_request(body)
     upstream = Upstream.from_settings(state.settings)
     whisper_name = _whisper_model(params["model"], state, upstream)
-    parts = _decode_parts(params["messages"], state.settings.max_audio_seconds)
+    parts = _decode_parts(
+        params["messages"], state.settings.max_audio_seconds, state.settings.decoded_audio_seconds
+    )
     transcriber = state.registry.get(whisper_name)
     counter = token_counter(state.registry.locate(whisper_name).path)
     options = TranscriptionOptions(beam_size=state.settings.beam_size, vad_filter=state.settings.vad_filter)
@@ -110,7 +112,7 @@ def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -
     raise ModelNotFoundError(requested)
 
 
-def _decode_parts(messages: list[dict[str, Any]], max_seconds: float) -> list[AudioPart]:
+def _decode_parts(messages: list[dict[str, Any]], max_seconds: float, keep_seconds: float) -> list[AudioPart]:
     """Decode every audio part before any work starts, so bad audio is a 400 naming its part."""
     parts: list[AudioPart] = []
     for m, message in enumerate(messages):
@@ -122,7 +124,9 @@ def _decode_parts(messages: list[dict[str, Any]], max_seconds: float) -> list[Au
                 continue
             path = f"messages[{m}].content[{p}].input_audio.data"
             try:
-                audio = decode_audio(part["input_audio"]["data"], max_seconds=max_seconds)
+                audio = decode_audio(
+                    part["input_audio"]["data"], max_seconds=max_seconds, keep_seconds=keep_seconds
+                )
             except ApiError as exc:
                 message = f"The {part['input_audio']['format']} audio could not be decoded: {exc.message}"
                 raise InvalidRequestError(message, param=path, code=exc.code) from exc
