@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from whisper_api.errors import (
@@ -25,11 +25,27 @@ logger = logging.getLogger(__name__)
 FORM_MIMETYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
+class ErrorBodySchema(Schema):
+    message = fields.String(required=True)
+    type = fields.String(required=True)
+    param = fields.String(required=True, allow_none=True)
+    code = fields.String(required=True, allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """OpenAI's error envelope, used for every 4xx and 5xx."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+_ERROR = ErrorSchema()
+
+
 def error_response(error: ApiError) -> Response:
     headers = dict(error.headers)
     if error.status >= 500 and error.status != 503:
         headers.setdefault("x-should-retry", "false")  # retrying a server fault repeats it
-    return json_response(error.to_dict(), error.status, headers)
+    return json_response(_ERROR.dump(error.to_dict()), error.status, headers)
 
 
 def from_validation_error(exc: ValidationError, *, form: bool = False) -> InvalidRequestError:

@@ -29,6 +29,7 @@ from prometheus_client import (
 
 from whisper_api.engine.loading import ModelLocation
 from whisper_api.engine.types import Transcriber
+from whisper_api.web.apidoc import documented
 
 PREFIX = "whisper_api"
 
@@ -83,6 +84,10 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@documented(
+    "Prometheus metrics of every worker (needs a key when keys are set)",
+    responses={200: ("Prometheus text format", {CONTENT_TYPE_LATEST: str})},
+)
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
