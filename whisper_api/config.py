@@ -18,8 +18,8 @@ from typing import Any
 DEFAULT_MODEL = "base"
 
 
-def _setting(default: Any, env: str, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+def _setting(default: Any, env: str, meaning: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": meaning})
 
 
 @dataclass(frozen=True)
@@ -205,9 +205,6 @@ class Settings:
             if raw:
                 values[f.name] = _parse(f.name, f.default, raw)
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
 
     @property
     def effective_max_queue(self) -> int:

@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import Loader, ModelRegistry, default_loader
-from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, ui
+from whisper_api.web import audio, chat, docs, drain, health, metrics, models, openapi, request_log, ui
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
 from whisper_api.web.errors import register_error_handlers
@@ -48,13 +48,13 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
-    observe.register(app, registry, settings.log_format)
+    request_log.register(app, registry, settings.log_format)
     drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
 
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
-        g.request_id = observe.request_id_for(request.headers.get("X-Request-Id"))
+        g.request_id = request_log.request_id_for(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def add_headers(response: Response) -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
 from marshmallow import Schema, ValidationError, fields
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
 from whisper_api.errors import (
     ApiError,
@@ -80,11 +80,6 @@ def _first_problem(messages: Any, path: str = "", *, index_lists: bool = True) -
 
 def from_http_exception(exc: HTTPException) -> ApiError:
     status = exc.code or 500
-    if isinstance(exc, RequestEntityTooLarge) or status == 413:
-        return PayloadTooLargeError(
-            "Maximum content size limit exceeded: the request body is larger than the server "
-            "accepts (see WHISPER_API_MAX_UPLOAD_BYTES)."
-        )
     if status == 404:
         return NotFoundError("Unknown request URL. Please check the URL and method.")
     if status == 405:
@@ -122,7 +117,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:
-        if exc.code == 413 and has_request_context():
+        if exc.code == 413:  # handlers run inside the request: its length says which limit
             return error_response(too_large_error())
         return error_response(from_http_exception(exc))
 
