@@ -21,6 +21,7 @@ from whisper_api.engine.tokens import TokenCounter, audio_tokens, token_counter
 from whisper_api.engine.types import Audio, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import ApiError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
+from whisper_api.web.body import load_json_body
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
 from whisper_api.web.chat_schemas import load_chat_request
 from whisper_api.web.errors import json_response
@@ -63,7 +64,7 @@ class AudioPart:
 @bp.post("/chat/completions")
 def create_chat_completion() -> Response:
     state = get_state()
-    body = request.get_json(silent=True)
+    body = load_json_body(request)
     params = load_chat_request(body)
     upstream = Upstream.from_settings(state.settings)
     whisper_name = _whisper_model(params["model"], state, upstream)
