@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
     timed = metrics.timed_loader(loader or default_loader(settings))
-    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, timed), admission=admission)
+    registry = ModelRegistry(settings, timed)
+    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
     app.wsgi_app = guard_input(app.wsgi_app)  # body framing errors are the client's 400
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
-    observe.register(app)
+    observe.register(app, registry, settings.log_format)
     # Early errors (401, 413, 429) go out at once; a bounded part of the unread upload is read after.
     drain.register(app, limit=2 * settings.max_upload_bytes, seconds=settings.drain_seconds)
 
