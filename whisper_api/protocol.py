@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 from gunicorn.http import errors as http_errors
 
-from whisper_api.errors import ApiError, InternalError, InvalidRequestError
+from whisper_api.errors import ApiError, InternalError, client_error_class
 
 #: Parse errors whose status says more than a plain 400.
 _STATUS: tuple[tuple[type[BaseException], int], ...] = (
@@ -32,9 +32,9 @@ def protocol_error(exc: BaseException) -> ApiError:
         return exc
     if isinstance(exc, http_errors.ParseException | ssl.SSLError):
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-        error = InvalidRequestError(f"The HTTP request is malformed: {exc}", code="invalid_http_request")
-        error.status = status
-        return error
+        return client_error_class(status)(
+            f"The HTTP request is malformed: {exc}", code="invalid_http_request"
+        )
     return InternalError("The server had an error while processing your request.")
 
 
