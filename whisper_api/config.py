@@ -312,13 +312,18 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def update_readme(path: Path) -> None:
-    """Rewrite the table between the settings-table markers of a README."""
+def write_generated(path: Path, marker: str, content: str) -> None:
+    """Rewrite what lies between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in a file."""
     text = path.read_text(encoding="utf-8")
-    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)
-    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+    path.write_text(f"{head}{start}\n{content}\n{end}{tail}", encoding="utf-8")
+
+
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    write_generated(path, "settings-table", settings_table())
 
 
 if __name__ == "__main__":

@@ -10,11 +10,9 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_api.config import Settings
+from whisper_api.config import Settings, write_generated
 from whisper_api.web.body import MAX_JSON_DEPTH
 from whisper_api.worker import MAX_HEAD_BYTES, PROBE_THREADS
-
-START, END = "<!-- limits-table:start -->", "<!-- limits-table:end -->"
 
 
 @dataclass(frozen=True)
@@ -109,10 +107,7 @@ def limits_table() -> str:
 
 def update_document(path: Path) -> None:
     """Rewrite the table between the limits-table markers of a Markdown file."""
-    text = path.read_text(encoding="utf-8")
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{START}\n{limits_table()}\n{END}{tail}", encoding="utf-8")
+    write_generated(path, "limits-table", limits_table())
 
 
 if __name__ == "__main__":
