@@ -41,16 +41,18 @@ class PacedSocket:
         return self._started + allowed - time.monotonic()
 
     def recv(self, size: int) -> bytes:
-        remaining = self._remaining()
-        if self._failed or remaining <= 0:
+        if self._failed:
             raise self._fail()
+        # Past the allowance, bytes already waiting are still taken (the app may have started
+        # reading late); only waiting for more is refused.
+        remaining = max(0.0, self._remaining())
         timeout = remaining if self._caller_timeout is None else min(remaining, self._caller_timeout)
         self._sock.settimeout(timeout)
         try:
             data = self._sock.recv(size)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             if self._caller_timeout is not None and self._caller_timeout < remaining:
-                raise  # the caller's own bound (gunicorn's keep-alive drain), not ours
+                raise TimeoutError from None  # the caller's own bound (gunicorn's drain), not ours
             raise self._fail() from None
         finally:
             self._sock.settimeout(None)  # writes to this socket must not inherit a read deadline

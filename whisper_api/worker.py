@@ -53,9 +53,16 @@ class HeadReader:
         return any(end in self.data for end in _HEAD_END) or len(self.data) > MAX_HEAD_BYTES
 
     def is_probe(self) -> bool:
-        """`GET`/`HEAD` of a probe path: served by the probe threads."""
-        line = bytes(self.data[:512]).lstrip(b"\r\n").split(b"\r\n", 1)[0].split(b" ")
+        """`GET`/`HEAD` of a probe path without a body: served by the probe threads (a body, even
+        a slow one, could otherwise hold a probe thread)."""
+        head = bytes(self.data).lstrip(b"\r\n")
+        line = head.split(b"\r\n", 1)[0].split(b" ")
         if len(line) < 2 or line[0] not in (b"GET", b"HEAD"):
+            return False
+        lowered = head.lower()
+        if b"\ntransfer-encoding:" in lowered or (
+            b"\ncontent-length:" in lowered and b"\ncontent-length: 0\r" not in lowered
+        ):
             return False
         return line[1].split(b"?", 1)[0] in PROBE_PATHS
 
