@@ -13,6 +13,7 @@ from whisper_api.engine.registry import Loader, ModelRegistry, default_loader
 from whisper_api.web import audio, chat, docs, drain, health, metrics, models, openapi, request_log, ui
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
+from whisper_api.web.body import guard_input
 from whisper_api.web.errors import register_error_handlers
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     timed = metrics.timed_loader(loader or default_loader(settings))
     registry = ModelRegistry(settings, timed)
     app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
+    app.wsgi_app = guard_input(app.wsgi_app)  # body framing errors are the client's 400
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
@@ -49,7 +51,8 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
     request_log.register(app, registry, settings.log_format)
-    drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
+    # Early errors (401, 413, 429) go out at once; a bounded part of the unread upload is read after.
+    drain.register(app, limit=2 * settings.max_upload_bytes, seconds=settings.drain_seconds)
 
     @app.before_request
     def start_timer() -> None:

@@ -20,6 +20,7 @@ from whisper_api.engine.types import Audio, Segment, TranscriptionOptions, colle
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
 from whisper_api.web.apidoc import JSON, SSE, documented
+from whisper_api.web.body import load_json_body
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
 from whisper_api.web.chat_schemas import (
     ChatChunkEventSchema,
@@ -80,7 +81,7 @@ def create_chat_completion() -> Response:
     # Admitted before the body is read, like an upload; released at once if it holds no audio.
     job = state.pipeline.admit(request.environ)
     with job:
-        body = request.get_json(silent=True)
+        body = load_json_body(request)
         params = load_chat_request(body)
         upstream = Upstream.from_settings(state.settings)
         whisper_name = _whisper_model(params["model"], state, upstream)
