@@ -24,8 +24,18 @@ def free_port() -> int:
 class ServerProcess:
     """A gunicorn process serving whisper_api with the given environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = free_port()
+        # By default the checkout's gunicorn and wsgi:app; an installed `whisper-api` command otherwise.
+        self.command = command or [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py",
+                                   "wsgi:app"]  # fmt: skip
+        self.cwd = cwd
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.env = {
@@ -38,11 +48,10 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> ServerProcess:
-        gunicorn = Path(sys.executable).with_name("gunicorn")
         with self.log_path.open("wb") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
+                self.command,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
