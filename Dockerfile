@@ -15,9 +15,9 @@
 # in the URL are fine: it is never written to a layer). ca_bundle is PEM: the proxy's CA alone or a
 # whole bundle. Both are optional. A Debian/Ubuntu base with an https mirror uses ca_bundle too.
 #
-# NVIDIA GPUs (docs/operations.md, "GPU image"): CTranslate2 4.x needs CUDA 12 with cuBLAS 12 and
-# cuDNN 9, which this base image carries:
-#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 \
+# NVIDIA GPUs (docs/operations.md, "GPU image"): CTranslate2 4.8 needs CUDA 12's cuBLAS, and the
+# pinned numpy Python 3.11+, which this base image carries (Ubuntu 24.04: Python 3.12):
+#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 \
 #                --build-arg TORCH_INDEX= -t whisper_api:cuda .
 # Add the openai-whisper engine (torch) with --build-arg WITH_OPENAI_WHISPER=1.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
