@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     admission = Admission(
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
+    metrics.SLOTS.set(admission.max_running)
     timed = metrics.timed_loader(loader or default_loader(settings))
     registry = ModelRegistry(settings, timed)
     app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)

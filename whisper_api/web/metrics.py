@@ -60,6 +60,16 @@ QUEUE_DEPTH = Gauge(
     "Requests waiting for a model, summed over live workers",
     multiprocess_mode="livesum",
 )
+SLOTS = Gauge(
+    f"{PREFIX}_slots",
+    "Transcriptions the live workers run at once (WHISPER_API_MAX_CONCURRENT per worker), summed",
+    multiprocess_mode="livesum",
+)
+SLOTS_BUSY = Gauge(
+    f"{PREFIX}_slots_busy",
+    "Transcriptions running now, summed over live workers (busy / slots: what autoscaling follows)",
+    multiprocess_mode="livesum",
+)
 REJECTIONS = Counter(
     f"{PREFIX}_rejections",
     "Requests refused before transcription because the server is busy, by reason",
