@@ -2,9 +2,11 @@
 #   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 \
 #                --build-arg TORCH_INDEX= -t whisper_api:cuda .
 # Add the openai-whisper engine (torch) with --build-arg WITH_OPENAI_WHISPER=1.
+# Text to speech (piper-tts, GPL-3.0; its voice is CC0) is in by default; leave it out with WITH_SPEECH=0.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 ARG WITH_OPENAI_WHISPER=0
+ARG WITH_SPEECH=1
 # CPU torch wheels; empty for the default (CUDA) wheels from PyPI.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
@@ -24,8 +26,9 @@ RUN if ! command -v python3 >/dev/null || ! python3 -c "import venv" 2>/dev/null
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
-COPY requirements.txt requirements-openai-whisper.txt requirements-openai-whisper-nodeps.txt ./
+COPY requirements.txt requirements-openai-whisper.txt requirements-openai-whisper-nodeps.txt requirements-speech.txt ./
 RUN pip install -r requirements.txt \
+    && if [ "$WITH_SPEECH" = 1 ]; then pip install -r requirements-speech.txt; fi \
     && if [ "$WITH_OPENAI_WHISPER" = 1 ]; then \
         pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -r requirements-openai-whisper.txt \
         && pip install --no-deps -r requirements-openai-whisper-nodeps.txt; \

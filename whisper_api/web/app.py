@@ -10,7 +10,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import Loader, ModelRegistry, default_loader
-from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, ui
+from whisper_api.engine.voices import VoiceCatalog
+from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, speech, ui
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
 from whisper_api.web.errors import register_error_handlers
@@ -33,13 +34,16 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
     timed = metrics.timed_loader(loader or default_loader(settings))
-    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, timed), admission=admission)
+    voices = VoiceCatalog(settings.voices_dir, settings.effective_cpu_threads)
+    registry = ModelRegistry(settings, timed)
+    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission, voices=voices)
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
     register_error_handlers(app)
     app.register_blueprint(audio.bp)
+    app.register_blueprint(speech.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(chat.bp)

@@ -8,6 +8,7 @@ from flask import current_app
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import ModelRegistry
+from whisper_api.engine.voices import VoiceCatalog
 from whisper_api.web.admission import Admission
 
 EXTENSION_KEY = "whisper_api"
@@ -18,6 +19,7 @@ class AppState:
     settings: Settings
     registry: ModelRegistry
     admission: Admission = field(default_factory=lambda: Admission(1, 0, 30.0))
+    voices: VoiceCatalog = field(default_factory=lambda: VoiceCatalog(None, 1))
 
 
 def get_state() -> AppState:
