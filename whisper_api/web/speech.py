@@ -1,26 +1,27 @@
 """`POST /v1/audio/speech` (text to speech) and `GET /v1/audio/voices`.
 
-The request takes an admission slot before its body is read, like a transcription. The voice is
-loaded (once per worker) before the status line, so a broken voice is a JSON error; then the audio
-is streamed as each sentence is synthesised and encoded (`stream_format=audio`, the default), or as
-`speech.audio.delta` events (`stream_format=sse`). The slot is released when the stream ends.
+The request takes the pipeline's road (web/pipeline.py): admission before its body is read, the
+checks that need no synthesis (model, voice, the text's script), a running place and a deadline
+scaled to the audio it will make. The voice is loaded (once per worker) before the status line,
+so a broken voice is a JSON error; then the audio is streamed as each sentence is synthesised and
+encoded (`stream_format=audio`, the default), or as `speech.audio.delta` events
+(`stream_format=sse`). The stream owns the slot and frees it when it ends.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
 
 from whisper_api.engine.encode import encode_all
-from whisper_api.engine.speech import SpeechOptions, Voice
+from whisper_api.engine.speech import SpeechChunk, SpeechOptions, Voice
 from whisper_api.engine.tokens import audio_tokens, token_counter
 from whisper_api.errors import ClientDisconnectedError, InvalidRequestError
 from whisper_api.web import metrics
-from whisper_api.web.admission import Slot, client_gone
 from whisper_api.web.errors import json_response
 from whisper_api.web.speech_schemas import SpeechSchema
 from whisper_api.web.state import AppState, get_state
@@ -52,10 +53,7 @@ CHARS_PER_AUDIO_SECOND = 15.0
 @bp.post("/speech")
 def create_speech() -> Response:
     state = get_state()
-    environ = request.environ
-    slot = state.admission.enter(lambda: client_gone(environ))  # 429 before the body is read
-    streaming = False
-    try:
+    with state.pipeline.admit(request.environ) as job:  # 429 before the body is read
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise InvalidRequestError(
@@ -66,25 +64,14 @@ def create_speech() -> Response:
         catalog = state.voices
         choice = resolve_voice(params["model"], params["voice"], catalog, state.settings)
         choice = check_speakable(params["input"], choice, catalog)
-        slot.wait_turn()
-        estimate = len(params["input"]) / CHARS_PER_AUDIO_SECOND / params["speed"]
-        slot.set_deadline(state.settings.timeout_base + estimate * state.settings.timeout_per_audio_second)
+        job.start_speaking(len(params["input"]) / CHARS_PER_AUDIO_SECOND / params["speed"])
         voice = catalog.get(choice.location.name)
-        slot.check()
-        options = SpeechOptions(speed=params["speed"])
+        chunks = job.stream(job.guard(spoken_chunks(voice, params["input"], SpeechOptions(params["speed"]))))
+        # From here the response owns the slot: closing `chunks` stops synthesis and frees it.
         if params["stream_format"] == "sse":
-            response = sse_response(_events(voice, params, options, slot, state))
-        else:
-            audio = encode_all(
-                _samples(voice, params["input"], options, slot), params["response_format"], voice.sample_rate
-            )
-            response = _audio_response(audio, params["response_format"])
-        response.call_on_close(slot.release)  # the stream holds the slot until it ends
-        streaming = True
-        return response
-    finally:
-        if not streaming:
-            slot.release()
+            return sse_response(_events(voice, params, chunks, state), on_close=chunks.close)
+        audio = encode_all((c.samples for c in chunks), params["response_format"], voice.sample_rate)
+        return _audio_response(audio, params["response_format"], on_close=chunks.close)
 
 
 @bp.get("/voices")
@@ -115,18 +102,14 @@ def voice_objects(state: AppState) -> list[dict[str, Any]]:
     ]
 
 
-def spoken_chunks(voice: Voice, text: str, options: SpeechOptions) -> Iterator[Any]:
+def spoken_chunks(voice: Voice, text: str, options: SpeechOptions) -> Iterator[SpeechChunk]:
     """The voice's pieces of `text`, each counted in /metrics as it is produced."""
     for chunk in voice.synthesize(text, options):
         metrics.observe_speech(voice.name, chunk.characters, chunk.duration, chunk.seconds_spent)
         yield chunk
 
 
-def _samples(voice: Voice, text: str, options: SpeechOptions, slot: Slot) -> Iterator[Any]:
-    return (chunk.samples for chunk in slot.guard(spoken_chunks(voice, text, options)))
-
-
-def _audio_response(audio: Iterator[bytes], fmt: str) -> Response:
+def _audio_response(audio: Iterator[bytes], fmt: str, *, on_close: Callable[[], None]) -> Response:
     def body() -> Iterator[bytes]:
         try:
             yield from audio
@@ -138,20 +121,21 @@ def _audio_response(audio: Iterator[bytes], fmt: str) -> Response:
             close_iterator(audio)
 
     response = Response(stream_with_context(body()), status=200, content_type=CONTENT_TYPES[fmt])
+    response.call_on_close(on_close)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
 
 
 def _events(
-    voice: Voice, params: dict[str, Any], options: SpeechOptions, slot: Slot, state: AppState
+    voice: Voice, params: dict[str, Any], chunks: Iterable[SpeechChunk], state: AppState
 ) -> Iterator[str]:
     """`speech.audio.delta` per encoded piece (base64), then `speech.audio.done` with usage."""
     seconds = 0.0
 
     def counted() -> Iterator[Any]:
         nonlocal seconds
-        for chunk in slot.guard(spoken_chunks(voice, params["input"], options)):
+        for chunk in chunks:
             seconds += chunk.duration
             yield chunk.samples
 
