@@ -20,6 +20,7 @@ from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Audio, Segment, TranscriptionOptions, collect
 from whisper_api.errors import ClientDisconnectedError, ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
+from whisper_api.web.chat_audio import Speaker
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
 from whisper_api.web.chat_schemas import load_chat_request
 from whisper_api.web.errors import json_response
@@ -69,6 +70,7 @@ def create_chat_completion() -> Response:
         body = request.get_json(silent=True)
         params = load_chat_request(body)
         upstream = Upstream.from_settings(state.settings)
+        speaker = Speaker.for_request(state, params, request.environ)  # a bad voice is a 400 now
         whisper_name = _whisper_model(params["model"], state, upstream)
         sources = list(_audio_sources(params["messages"]))
         if not sources:
@@ -86,8 +88,8 @@ def create_chat_completion() -> Response:
             forwarded = _forward_body(body, parts, transcripts, upstream)
             reply = Reply(model=upstream.model or params["model"], audio_out=audio_out)
             if params["stream"]:
-                return sse_response(_relay(upstream.stream(forwarded), reply, audio_total))
-            return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total))
+                return sse_response(_relay(upstream.stream(forwarded), reply, audio_total, speaker))
+            return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total, speaker))
 
         reply = Reply(model=whisper_name, audio_out=audio_out)
         counter = state.pipeline.token_counter(whisper_name)
@@ -95,7 +97,7 @@ def create_chat_completion() -> Response:
         if params["stream"]:
             pieces = job.stream(_part_segments(job, parts, options)) if parts else None
             events = _transcript_chunks(
-                reply, pieces, counter, text_tokens, audio_total, params["include_usage"]
+                reply, pieces, counter, text_tokens, audio_total, params["include_usage"], speaker
             )
             return sse_response(events, on_close=pieces.close if pieces is not None else None)
         if parts:
@@ -103,7 +105,8 @@ def create_chat_completion() -> Response:
         else:
             text = NO_UPSTREAM_REPLY
     usage = _usage(counter, text_tokens, audio_total, text)
-    return json_response(reply.completion(text, usage))
+    audio_data = speaker.speak_all(text) if speaker is not None else ""  # the transcription slot is free
+    return json_response(reply.completion(text, usage, audio_data))
 
 
 def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:
@@ -177,8 +180,9 @@ def _transcript_chunks(
     text_tokens: int,
     audio_total: int,
     include_usage: bool,
+    speaker: Speaker | None,
 ) -> Iterator[str]:
-    """Chunks of the transcript as segments are decoded, a `stop` chunk, usage if asked, `[DONE]`."""
+    """Chunks of the transcript as segments are decoded, its audio, a `stop` chunk, usage, `[DONE]`."""
     pieces: list[str] = []
     sent_id = False
     try:
@@ -201,12 +205,13 @@ def _transcript_chunks(
             pieces.append(text)
             yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
             sent_id = True
-        if reply.audio_out:
-            audio = reply.audio_block("")
-            del audio["transcript"]
-            if sent_id:
-                del audio["id"]
-            yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+        close_iterator(pieces_of_parts)  # frees the transcription slot before speaking takes one
+        if speaker is not None:
+            for data in speaker.speak("".join(pieces)):
+                audio = {"data": data} if sent_id else {"id": reply.audio_id, "data": data}
+                sent_id = True
+                yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+            yield sse(reply.chunk({"audio": {"expires_at": reply.created}}, include_usage=include_usage))
         yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
         if include_usage:
             usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
@@ -244,11 +249,15 @@ def _forward_body(
     return forwarded
 
 
-def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict[str, Any]:
+def _from_upstream(
+    data: dict[str, Any], reply: Reply, audio_total: int, speaker: Speaker | None
+) -> dict[str, Any]:
     choices = data.get("choices")
-    if reply.audio_out and isinstance(choices, list):
+    if speaker is not None and isinstance(choices, list):
         data["choices"] = [
-            {**c, "message": to_audio_reply(c.get("message"), reply)} if isinstance(c, dict) else c
+            {**c, "message": to_audio_reply(c.get("message"), reply, speaker.speak_all)}
+            if isinstance(c, dict)
+            else c
             for c in choices
         ]
     if "usage" in data:
@@ -256,24 +265,43 @@ def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict
     return data
 
 
-def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
-    """The upstream's chunks as they arrive (audio output re-shaped, audio tokens added), `[DONE]`."""
+def _relay(
+    chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int, speaker: Speaker | None = None
+) -> Iterator[str]:
+    """The upstream's chunks as they arrive (audio output re-shaped, audio tokens added), `[DONE]`.
+
+    With audio output, the answer's text is spoken once the upstream has finished it: its audio
+    deltas go out before the upstream's `finish_reason` and usage chunks, which are held till then.
+    """
     sent_id = False
+    text: list[str] = []
+    held: list[dict[str, Any]] = []
     try:
         for chunk in chunks:
             choices = chunk.get("choices")
-            if reply.audio_out and isinstance(choices, list):
+            if speaker is not None and isinstance(choices, list):
+                if held or any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+                    held.append(chunk)
+                    continue
                 relayed = []
                 for choice in choices:
                     if isinstance(choice, dict) and "delta" in choice:
+                        if choice.get("index", 0) == 0 and isinstance(choice["delta"].get("content"), str):
+                            text.append(choice["delta"]["content"])
                         delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
                         sent_id = sent_id or used
                         choice = {**choice, "delta": delta}
                     relayed.append(choice)
                 chunk = {**chunk, "choices": relayed}
-            if chunk.get("usage"):
-                chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
-            yield sse(chunk)
+            yield sse(_with_audio_tokens(chunk, audio_total))
+        if speaker is not None:
+            for data in speaker.speak("".join(text)):
+                audio = {"data": data} if sent_id else {"id": reply.audio_id, "data": data}
+                sent_id = True
+                yield sse(reply.chunk({"audio": audio}))
+            yield sse(reply.chunk({"audio": {"expires_at": reply.created}}))
+            for chunk in held:
+                yield sse(_with_audio_tokens(chunk, audio_total))
     except GeneratorExit:
         logger.info("client closed the chat stream; upstream request closed")
         raise
@@ -282,3 +310,9 @@ def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> 
     finally:
         close_iterator(chunks)
     yield sse("[DONE]")
+
+
+def _with_audio_tokens(chunk: dict[str, Any], audio_total: int) -> dict[str, Any]:
+    if chunk.get("usage"):
+        return {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
+    return chunk
