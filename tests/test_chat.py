@@ -195,3 +195,26 @@ def test_unknown_model_is_a_404_naming_model(openai_client: openai.OpenAI, jfk_w
         openai_client.chat.completions.create(model="llama-3-70b", messages=_ask(_audio_part(jfk_wav, "wav")))
     assert caught.value.param == "model"
     assert caught.value.code == "model_not_found"
+
+
+@pytest.mark.parametrize(
+    ("audio", "param"),
+    [
+        (None, "audio"),
+        ({"voice": "nobody", "format": "wav"}, "audio.voice"),
+        ({"voice": "alloy", "format": "ogg"}, "audio.format"),
+        ({"format": "wav"}, "audio.voice"),
+    ],
+)
+def test_bad_audio_output_settings_are_a_400_naming_the_field(
+    openai_client: openai.OpenAI, jfk_wav: bytes, audio: dict[str, Any] | None, param: str
+) -> None:
+    extra = {} if audio is None else {"audio": audio}
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(
+            model="whisper-1",
+            modalities=["text", "audio"],
+            messages=_ask(_audio_part(jfk_wav, "wav")),
+            **extra,
+        )
+    assert caught.value.param == param
