@@ -176,7 +176,13 @@ class VoiceCatalog:
             if location is None:
                 raise ModelUnavailableError(f"Voice {name!r} is not installed. " + HOW_TO_ADD_A_VOICE)
             verify_voice(location)
-            voice = load_voice(location.name, location.model_path, location.config_path, self.threads)
+            try:
+                voice = load_voice(location.name, location.model_path, location.config_path, self.threads)
+            except ImportError as exc:
+                raise ModelUnavailableError(
+                    f"Voice {name!r} is installed but the speech engine is not: install "
+                    "requirements-speech.txt (`scripts/setup speech`)."
+                ) from exc
             self._loaded[name] = voice
             logger.info("voice %s loaded (%s)", name, location.source)
             return voice
