@@ -22,10 +22,9 @@ from whisper_api.engine.speech import SpeechChunk, SpeechOptions, Voice
 from whisper_api.engine.tokens import audio_tokens, token_counter
 from whisper_api.errors import ClientDisconnectedError, InvalidRequestError
 from whisper_api.web import metrics
-from whisper_api.web.errors import json_response
 from whisper_api.web.speech_schemas import SpeechSchema
 from whisper_api.web.state import AppState, get_state
-from whisper_api.web.streaming import close_iterator, error_event, sse, sse_response
+from whisper_api.web.responses import close_iterator, error_event, json_response, sse, sse_response
 from whisper_api.web.voices import (
     OPENAI_VOICES,
     SPEECH_MODEL_ALIASES,
@@ -130,7 +129,10 @@ def _audio_response(audio: Iterator[bytes], fmt: str, *, on_close: Callable[[], 
 def _events(
     voice: Voice, params: dict[str, Any], chunks: Iterable[SpeechChunk], state: AppState
 ) -> Iterator[str]:
-    """`speech.audio.delta` per encoded piece (base64), then `speech.audio.done` with usage."""
+    """`speech.audio.delta` per encoded piece (base64), then `speech.audio.done` with usage.
+
+    No `[DONE]` line follows: OpenAI's speech events end with `speech.audio.done`.
+    """
     seconds = 0.0
 
     def counted() -> Iterator[Any]:
