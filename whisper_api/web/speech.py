@@ -22,9 +22,9 @@ from whisper_api.engine.speech import SpeechChunk, SpeechOptions, Voice
 from whisper_api.engine.tokens import audio_tokens, token_counter
 from whisper_api.errors import ClientDisconnectedError, InvalidRequestError
 from whisper_api.web import metrics
+from whisper_api.web.responses import close_iterator, error_event, json_response, sse, sse_response
 from whisper_api.web.speech_schemas import SpeechSchema
 from whisper_api.web.state import AppState, get_state
-from whisper_api.web.responses import close_iterator, error_event, json_response, sse, sse_response
 from whisper_api.web.voices import (
     OPENAI_VOICES,
     SPEECH_MODEL_ALIASES,
