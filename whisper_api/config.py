@@ -222,6 +222,24 @@ class Settings:
         "File with one API key per line (`#` comments); adds to WHISPER_API_KEYS",
     )
 
+    voices_dir: Path | None = _setting(
+        None,
+        "WHISPER_API_VOICES_DIR",
+        "Extra folder searched for text-to-speech voices (Piper `<name>.onnx` + `<name>.onnx.json`, "
+        "optional `<name>.onnx.sha256`)",
+    )
+    default_voice: str = _setting(
+        "",
+        "WHISPER_API_VOICE",
+        "Voice that OpenAI's voice names (`alloy`, `nova`, ...) speak with; empty = the first installed",
+    )
+    voice_map: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_VOICE_MAP",
+        "Comma-separated `openai_name=installed_voice` pairs (e.g. `nova=en_GB-alba-medium`); "
+        "names not listed use WHISPER_API_VOICE",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables; unset or empty variables keep defaults."""
@@ -281,7 +299,7 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file"}:
+        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file", "voices_dir"}:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)

@@ -10,7 +10,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from whisper_api.config import Settings
 from whisper_api.engine.registry import Loader, ModelRegistry, default_loader
-from whisper_api.web import audio, chat, docs, drain, health, metrics, models, openapi, request_log, ui
+from whisper_api.engine.voices import VoiceCatalog
+from whisper_api.web import (
+    audio,
+    chat,
+    docs,
+    drain,
+    health,
+    metrics,
+    models,
+    openapi,
+    request_log,
+    speech,
+    ui,
+)
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
 from whisper_api.web.body import guard_input
@@ -35,8 +48,9 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     )
     metrics.SLOTS.set(admission.max_running)
     timed = metrics.timed_loader(loader or default_loader(settings))
+    voices = VoiceCatalog(settings.voices_dir, settings.effective_cpu_threads)
     registry = ModelRegistry(settings, timed)
-    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
+    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission, voices=voices)
     app.wsgi_app = guard_input(app.wsgi_app)  # body framing errors are the client's 400
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
@@ -44,6 +58,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
 
     register_error_handlers(app)
     app.register_blueprint(audio.bp)
+    app.register_blueprint(speech.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(chat.bp)

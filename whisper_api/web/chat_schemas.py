@@ -15,8 +15,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from whisper_api.errors import InvalidRequestError
 from whisper_api.web.errors import from_validation_error
+from whisper_api.web.speech_schemas import VoiceField
 
 AUDIO_FORMATS = ("wav", "mp3")
+#: `audio.format` of a spoken answer (`pcm16` is raw 24 kHz 16-bit mono, the speech API's `pcm`).
+OUTPUT_FORMATS = ("wav", "aac", "mp3", "flac", "opus", "pcm16")
 MODALITIES = ("text", "audio")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.IGNORECASE)
@@ -109,6 +112,18 @@ class StreamOptionsSchema(Schema):
     include_usage = fields.Boolean(load_default=False, allow_none=True)
 
 
+class AudioOutputSchema(Schema):
+    """`audio`: how to speak the answer when `modalities` has "audio"."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    voice = VoiceField(required=True)
+    format = fields.String(
+        required=True, validate=validate.OneOf(OUTPUT_FORMATS, error="must be one of: {choices}.")
+    )
+
+
 class ChatCompletionSchema(Schema):
     """`POST /v1/chat/completions`; fields this server does not use are kept for the upstream LLM."""
 
@@ -126,6 +141,7 @@ class ChatCompletionSchema(Schema):
         load_default=None,
         allow_none=True,
     )
+    audio = fields.Nested(AudioOutputSchema, load_default=None, allow_none=True)
     stream = fields.Boolean(load_default=False, allow_none=True)
     stream_options = fields.Nested(StreamOptionsSchema, load_default=None, allow_none=True)
 
@@ -144,6 +160,12 @@ def load_chat_request(body: Any) -> dict[str, Any]:
     params["stream"] = bool(params["stream"])
     params["modalities"] = params["modalities"] or ["text"]
     params["include_usage"] = bool((params["stream_options"] or {}).get("include_usage"))
+    if "audio" in params["modalities"] and params["audio"] is None:
+        raise InvalidRequestError(
+            "The 'audio' parameter is required when 'modalities' includes 'audio' "
+            '(e.g. {"voice": "alloy", "format": "wav"}).',
+            param="audio",
+        )
     return params
 
 

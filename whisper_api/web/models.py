@@ -13,6 +13,7 @@ from whisper_api.web.aliases import OPENAI_ALIASES
 from whisper_api.web.apidoc import JSON, documented
 from whisper_api.web.responses import json_response
 from whisper_api.web.state import get_state
+from whisper_api.web.voices import SPEECH_MODEL_ALIASES
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -46,7 +47,31 @@ def _model_object(model_id: str, model: ModelDescription) -> dict[str, Any]:
         "owned_by": OWNER,
         "root": model.name,
         "multilingual": model.multilingual,
+        "kind": "speech-to-text",
     }
+
+
+def _voice_objects() -> list[dict[str, Any]]:
+    """Installed voices and OpenAI's speech model names, marked `kind: text-to-speech`."""
+    voices = get_state().voices.locations()
+    if not voices:
+        return []
+    objects = [
+        {
+            "id": v.name,
+            "object": "model",
+            "created": int(v.model_path.stat().st_mtime),
+            "owned_by": OWNER,
+            "root": v.name,
+            "kind": "text-to-speech",
+            "language": v.language,
+        }
+        for v in voices
+    ]
+    wanted = get_state().settings.default_voice
+    default = next((o for o in objects if o["id"] == wanted), objects[0])
+    objects += [{**default, "id": alias} for alias in SPEECH_MODEL_ALIASES]
+    return objects
 
 
 def _all_models() -> list[dict[str, Any]]:
@@ -56,7 +81,7 @@ def _all_models() -> list[dict[str, Any]]:
     default = next((m for m in described if m.name == registry.default_name), None)
     if default is not None:
         objects += [_model_object(alias, default) for alias in OPENAI_ALIASES]
-    return objects
+    return objects + _voice_objects()
 
 
 @bp.get("")

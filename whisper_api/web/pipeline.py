@@ -142,6 +142,18 @@ class Job:
             note_audio_work(self._model.name, self._task, self._audio_seconds)
         return audio
 
+    # --- work that makes audio instead of reading it (text to speech) --------------------------------
+
+    def start_speaking(self, audio_seconds: float) -> None:
+        """Wait for a running place for synthesis; its deadline scales with the audio it will make."""
+        settings = self._pipeline.settings
+        self._slot.wait_turn()
+        self._slot.set_deadline(settings.timeout_base + audio_seconds * settings.timeout_per_audio_second)
+
+    def guard(self, items: Iterator[T]) -> Iterator[T]:
+        """`items`, stopped when the deadline passes or the client leaves."""
+        return self._slot.guard(items)
+
     # --- the engine ----------------------------------------------------------------------------------
 
     def transcribe(
