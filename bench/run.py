@@ -23,8 +23,9 @@ from bench import client as sdk
 from bench.clips import Clip, build_clips, short_clip, silent_flac
 from bench.configs import Plan, ServerConfig
 from bench.coverage import check_coverage
-from bench.server import ROOT, BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
+from bench.server import BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
+from whisper_api.server_process import ROOT
 
 logger = logging.getLogger(__name__)
 

@@ -169,11 +169,15 @@ def _resampled(
         if shape is not None and _shape(frame) != shape:
             # A damaged stream can switch rate or layout mid-way (a corrupt mp3 header):
             # finish what the old resampler holds and start a new one for the rest.
-            yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+            yield from (_block(out) for out in resampler.resample(None))
             resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         shape = _shape(frame)
-        yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-    yield from (out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+        yield from (_block(out) for out in resampler.resample(frame))
+    yield from (_block(out) for out in resampler.resample(None))
+
+
+def _block(frame: av.AudioFrame) -> np.ndarray:
+    return clean_samples(frame.to_ndarray().reshape(-1).astype(np.float32, copy=False))
 
 
 def _redecode(data: bytes, fmt: str, length: int) -> Iterator[np.ndarray]:
@@ -193,6 +197,15 @@ def _redecode(data: bytes, fmt: str, length: int) -> Iterator[np.ndarray]:
         raise AudioDecodeError() from exc
     if produced < length:
         yield np.zeros(length - produced, dtype=np.float32)
+
+
+def clean_samples(samples: np.ndarray) -> np.ndarray:
+    """Samples the model can digest, in place: NaN and infinities become silence, the rest is
+    clipped to [-1, 1]. A float WAV full of NaN otherwise makes every window's features NaN, and
+    the decoder spins to its token limit on garbage."""
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(samples, -1.0, 1.0, out=samples)
+    return samples
 
 
 def _shape(frame: av.AudioFrame) -> tuple[str, str, int]:

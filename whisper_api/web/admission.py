@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from whisper_api.errors import ClientDisconnectedError, DeadlineExceededError, ServerBusyError
 from whisper_api.web import metrics
-from whisper_api.web.streaming import close_iterator
+from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class Admission:
         return Slot(self, is_gone)
 
     def _acquire(self, slot: Slot) -> None:
+        self._wait_for_running(slot)
+        metrics.SLOTS_BUSY.inc()
+
+    def _wait_for_running(self, slot: Slot) -> None:
         if self._running.acquire(blocking=False):
             return
         deadline = time.monotonic() + self.wait_timeout
@@ -86,6 +90,7 @@ class Admission:
 
     def _release(self, running: bool) -> None:
         if running:
+            metrics.SLOTS_BUSY.dec()
             self._running.release()
         with self._lock:
             self._admitted -= 1
@@ -111,6 +116,8 @@ class Slot:
 
     def wait_turn(self) -> None:
         """Block until one of the worker's running places is ours (or raise 429 / disconnect)."""
+        if self._running:
+            return
         self._admission._acquire(self)
         self._running = True
 

@@ -13,9 +13,11 @@ from flask import Response
 
 from whisper_api.engine.languages import language_name
 from whisper_api.engine.types import Segment, Transcript, Word
-from whisper_api.web.errors import json_response
+from whisper_api.web.responses import json_response, text_response
+from whisper_api.web.schemas import TranscriptionJsonSchema, TranscriptionVerboseSchema
 
-TEXT_MIMETYPE = "text/plain; charset=utf-8"
+_JSON = TranscriptionJsonSchema()
+_VERBOSE = TranscriptionVerboseSchema()
 _WORD_EDGES = string.whitespace + string.punctuation + "“”‘’«»¿¡…。，、！？：；「」『』（）"
 
 
@@ -64,7 +66,7 @@ def render_verbose(transcript: Transcript, *, task: str, granularities: list[str
     if "word" in granularities:
         body["words"] = render_words(transcript.segments)
     body["usage"] = usage(transcript.info.duration)
-    return body
+    return _VERBOSE.dump(body)
 
 
 def render_srt(segments: tuple[Segment, ...]) -> str:
@@ -100,10 +102,6 @@ def render_vtt(segments: tuple[Segment, ...]) -> str:
     return webvtt.WebVTT(captions=captions).content
 
 
-def text_response(text: str) -> Response:
-    return Response(text, status=200, content_type=TEXT_MIMETYPE)
-
-
 def render_transcript(
     transcript: Transcript, *, response_format: str, task: str, granularities: list[str]
 ) -> Response:
@@ -116,4 +114,4 @@ def render_transcript(
         return text_response(render_vtt(transcript.segments))
     if response_format == "verbose_json":
         return json_response(render_verbose(transcript, task=task, granularities=granularities))
-    return json_response({"text": transcript.text, "usage": usage(transcript.info.duration)})
+    return json_response(_JSON.dump({"text": transcript.text, "usage": usage(transcript.info.duration)}))
