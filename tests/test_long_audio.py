@@ -205,3 +205,25 @@ def test_a_stream_over_long_audio_sends_every_window_as_it_goes(
                 done = event["text"]
     assert len(deltas) >= 12
     assert done.lower().count("fellow americans") == 12
+
+
+# --- bounded work per window ---------------------------------------------------------------------
+
+
+def test_a_window_decodes_no_more_tokens_than_its_limit(jfk_bytes: bytes) -> None:
+    limited = transcriber("tiny.en", WindowPolicy(max_window_tokens=12))
+    result = collect(*limited.transcribe(decode_audio(jfk_bytes), WithoutFallback(beam_size=1)))
+    assert result.segments
+    assert all(len(s.tokens) <= 12 for s in result.segments)
+
+
+@pytest.mark.parametrize("prompt", ["country " * 200, "Ha" * 300, "! " * 150])
+def test_a_repeated_prompt_cannot_make_a_window_decode_past_the_limit(
+    tiny: FasterWhisperTranscriber, jfk_bytes: bytes, prompt: str
+) -> None:
+    audio = decode_audio(jfk_bytes)
+    result = collect(*tiny.transcribe(audio, TranscriptionOptions(beam_size=1, prompt=prompt)))
+    windows = {s.seek for s in result.segments}
+    limit = tiny.windows.window_tokens
+    for seek in windows:
+        assert sum(len(s.tokens) for s in result.segments if s.seek == seek) <= limit

@@ -6,14 +6,15 @@ decoder reads as "nothing more here" (a single timestamp at the end, or a no-spe
 jumps over the rest of that window: on long audio that switches language this silently drops whole
 passages. This driver fixes both, for any engine that can decode a short array:
 
-- the audio goes to the engine in chunks of at most `chunk_seconds`; a chunk's segments that end
-  near its cut are discarded and the next chunk starts where the last kept segment ended, so no
-  word is cut in half and nothing is decoded twice but that tail;
-- the text of the kept segments conditions the next chunk, as the engine conditions each window
-  on the previous one;
-- a stretch longer than `gap_seconds` between two segments (or before the end) is checked with a
-  voice activity detector, and speech found there is decoded on its own, without the conditioning
-  that made the decoder skip it.
+- the audio goes to the engine in chunks of at most `chunk_seconds` (one 30 s window by default);
+  the next chunk starts where the last segment ended, as Whisper's own seek does, but never a
+  whole window later when the decoder stopped early; a segment that a longer chunk's cut may have
+  cut short is decoded again, whole, with the next chunk;
+- the text of confident segments conditions the next chunk, as the engine conditions each window
+  on the previous one; unsure text (another language forced into this one, noise) does not;
+- a stretch longer than `gap_seconds` between two segments, or a chunk that yielded nothing, is
+  checked with a voice activity detector, and speech found there is decoded on its own, without
+  the conditioning that made the decoder skip it.
 """
 
 from __future__ import annotations
@@ -108,7 +109,12 @@ class _Transcription:
                 try:
                     for raw in segments:
                         segment = _shifted(raw, pos)
-                        if not final and segment.end > cut - policy.edge_seconds:
+                        if (
+                            not final
+                            and segment.end > cut - policy.edge_seconds
+                            and segment.start > pos + 1.0
+                        ):
+                            # Cut short by the chunk's end: decoded again, whole, with the next chunk.
                             crossing = segment.start
                             break
                         yield from self.fill(max(self.last_end, pos), segment.start)
@@ -116,14 +122,18 @@ class _Transcription:
                         self.condition_on(segment)
                 finally:
                     _close(segments)
-                resume = (
-                    self.duration if final else cut - policy.edge_seconds if crossing is None else crossing
-                )
-                yield from self.fill(max(self.last_end, pos), resume)
                 if final:
+                    yield from self.fill(max(self.last_end, pos), self.duration)
                     return
-                # Resume where the last kept segment ended; always move on, whatever the decoder did.
-                pos = max(self.last_end, pos + policy.edge_seconds, resume if crossing is None else pos)
+                if self.last_end > pos + policy.edge_seconds:
+                    # The next chunk starts where the transcript stops, not a whole window later
+                    # as Whisper jumps after a window that ends on a single timestamp.
+                    pos = self.last_end
+                else:
+                    # Nothing (or a word) came out of this chunk: speech in it was skipped.
+                    resume = cut if crossing is None else crossing
+                    yield from self.fill(max(self.last_end, pos), resume)
+                    pos = max(self.last_end, resume)
                 conditioning = "".join(self.context)[-PROMPT_CHARACTERS:].strip() or None
         finally:
             self.reader.close()
