@@ -5,6 +5,7 @@ its environment file, serves a real transcription through the OpenAI SDK."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import shutil
@@ -166,6 +167,22 @@ def test_unit_execstart_as_its_user_transcribes_jfk(service: ServerProcess, audi
     assert word_errors(JFK_REFERENCE, result.text) <= 1, result.text
 
 
+def test_service_writes_the_json_request_log_to_standard_output(
+    service: ServerProcess, audio_dir: Path
+) -> None:
+    """What journald keeps (StandardOutput=journal): one JSON line per request, without the text."""
+    client = openai.OpenAI(base_url=service.base_url + "/v1", api_key="unused", max_retries=0)
+    with (audio_dir / "jfk.flac").open("rb") as audio:
+        client.audio.transcriptions.create(
+            model="tiny.en", file=audio, extra_headers={"X-Request-Id": "install-log-check"}
+        )
+    log = service.log_path.read_text()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (request,) = [r for r in records if r.get("request_id") == "install-log-check"]
+    assert (request["event"], request["status"], request["model"]) == ("request", 200, "tiny.en")
+    assert "country" not in log
+
+
 def test_reload_replaces_workers_and_keeps_answering(service: ServerProcess) -> None:
     assert service.process is not None
     master = service.process.pid
@@ -182,6 +199,14 @@ def test_reload_replaces_workers_and_keeps_answering(service: ServerProcess) -> 
         pytest.fail(f"workers not replaced after HUP:\n{service.log()}")
     service.process.poll()
     assert service.process.returncode is None
-    while requests.get(service.base_url + "/ready", timeout=5).status_code != 200:
+    # The new worker accepts once its model is loaded; until then requests wait in the listen backlog.
+    while not _ready(service):
         assert time.monotonic() < deadline, service.log()
         time.sleep(0.3)
+
+
+def _ready(server: ServerProcess) -> bool:
+    try:
+        return requests.get(server.base_url + "/ready", timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
