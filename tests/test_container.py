@@ -60,11 +60,9 @@ def base_image(tmp_path_factory: pytest.TempPathFactory) -> str:
         root = tmp_path_factory.mktemp("debootstrap")
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", root], check=True,
                        capture_output=True, timeout=900)  # fmt: skip
-        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["podman", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True, capture_output=True
-        )
-        assert tar.wait() == 0
+        with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar:
+            subprocess.run(["podman", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True)
+        assert tar.returncode == 0
         shutil.rmtree(root, ignore_errors=True)
     return BASE_IMAGE
 
