@@ -6,6 +6,8 @@ from types import FrameType
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from whisper_api import shutdown
+
 
 class DrainingThreadWorker(ThreadWorker):
     """On SIGTERM, close this worker's copy of the listening sockets, then drain as gthread does.
@@ -22,6 +24,7 @@ class DrainingThreadWorker(ThreadWorker):
         self.method_queue.defer(self._close_listeners)  # on the main loop, not in the signal handler
 
     def _close_listeners(self) -> None:
+        shutdown.DRAINING.set()  # open WebSocket sessions finish their last utterance and close
         self.set_accept_enabled(False)
         for listener in self.sockets:
             listener.close()

@@ -14,6 +14,7 @@ from whisper_api.web import audio, chat, docs, drain, health, metrics, models, o
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
 from whisper_api.web.errors import register_error_handlers
+from whisper_api.web.realtime import views as realtime
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
+    realtime.register(app, settings)
     observe.register(app)
     drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
 

@@ -67,6 +67,15 @@ def presented_key(authorization: str | None, api_key_header: str | None) -> str 
     return None
 
 
+def websocket_key(protocols: str | None) -> str | None:
+    """The key a browser offers as the WebSocket sub-protocol `openai-insecure-api-key.<key>`."""
+    for protocol in (protocols or "").split(","):
+        name, _, key = protocol.strip().partition(".")
+        if name == "openai-insecure-api-key" and key:
+            return key
+    return None
+
+
 def masked(key: str) -> str:
     """OpenAI shows a wrong key as `sk-abc***xyz`; short keys are not shown at all."""
     return f"{key[:3]}***{key[-3:]}" if len(key) >= 16 else "***"
@@ -83,6 +92,8 @@ def register_auth(app: Flask, settings: Settings) -> KeyChecker:
         if request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
             return
         key = presented_key(request.headers.get("Authorization"), request.headers.get("api-key"))
+        if key is None and request.path.startswith("/v1/realtime"):  # browsers cannot set headers
+            key = websocket_key(request.headers.get("Sec-WebSocket-Protocol"))
         if key is None:
             raise MissingApiKeyError(MISSING_KEY_MESSAGE)
         if not checker.accepts(key):

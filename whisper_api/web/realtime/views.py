@@ -1,0 +1,151 @@
+"""`GET /v1/realtime`: the WebSocket handshake, refused with an HTTP error when it cannot be served."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from simple_websocket import Server
+
+from whisper_api import shutdown
+from whisper_api.config import Settings
+from whisper_api.errors import InvalidRequestError, ModelUnavailableError, ServerBusyError
+from whisper_api.web.realtime import metrics
+from whisper_api.web.realtime.channel import Channel, new_id
+from whisper_api.web.realtime.config import Generation, SessionConfig
+from whisper_api.web.realtime.session import Limits, RealtimeSession
+from whisper_api.web.realtime.transcribe import check_model, transcribe_utterance
+from whisper_api.web.state import get_state
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("realtime", __name__, url_prefix="/v1/realtime")
+EXTENSION_KEY = "whisper_api.realtime"
+#: OpenAI's limit for one client event (an `append` of 15 MiB of base64 and its JSON).
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+BROWSER_PROTOCOL = "realtime"  # browsers abort unless the server selects it
+BETA_PROTOCOL = "openai-beta.realtime-v1"
+
+
+class SessionCount:
+    """Open sessions in this worker, bounded (thread-safe)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._open >= self.limit:
+                return False
+            self._open += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+    @property
+    def open(self) -> int:
+        with self._lock:
+            return self._open
+
+
+def register(app: Flask, settings: Settings) -> None:
+    app.extensions[EXTENSION_KEY] = SessionCount(settings.effective_realtime_sessions)
+    app.register_blueprint(bp)
+
+
+def offered_protocols(environ: dict[str, Any]) -> list[str]:
+    return [p.strip() for p in environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "").split(",") if p.strip()]
+
+
+@bp.route("", websocket=True)
+def connect() -> Response:
+    if request.args.get("call_id"):
+        raise InvalidRequestError(
+            "This server has no calls: connect with `intent=transcription`.", param="call_id"
+        )
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise InvalidRequestError(
+            "This endpoint speaks WebSocket: connect with a Realtime client "
+            "(`GET` with `Upgrade: websocket`).",
+            code="websocket_required",
+        )
+    if shutdown.DRAINING.is_set():
+        raise ModelUnavailableError("The server is shutting down.", code="shutting_down")
+    sessions: SessionCount = current_app.extensions[EXTENSION_KEY]
+    if not sessions.take():
+        metrics.SESSIONS.labels(outcome="full").inc()
+        raise ServerBusyError(
+            f"This worker already serves its maximum of {sessions.limit} Realtime sessions. "
+            "Please retry later.",
+            code="too_many_sessions",
+            headers={"Retry-After": "5"},
+        )
+    protocols = offered_protocols(request.environ)
+    beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in protocols
+    generation: Generation = "beta" if beta else "ga"
+    metrics.OPEN_SESSIONS.inc()
+    try:
+        ws = Server.accept(request.environ, subprotocols=[BROWSER_PROTOCOL], max_message_size=MAX_EVENT_BYTES)
+        _serve(Channel(ws), generation, task="transcribe")
+    finally:
+        metrics.OPEN_SESSIONS.dec()
+        sessions.give_back()
+    return _AfterWebSocket()
+
+
+def _serve(channel: Channel, generation: Generation, *, task: str) -> None:
+    state = get_state()
+    settings = state.settings
+    registry = state.registry
+    session_id = new_id("sess")
+
+    def check(config: SessionConfig) -> None:
+        check_model(registry, config.model, task=task, language=config.language)  # type: ignore[arg-type]
+
+    session = RealtimeSession(
+        channel,
+        session_id=session_id,
+        config=SessionConfig(model=registry.default_name),
+        generation=generation,
+        limits=Limits(
+            idle_seconds=settings.realtime_idle_timeout,
+            max_session_seconds=settings.realtime_max_session_seconds,
+            max_buffer_seconds=settings.realtime_max_buffer_seconds,
+            drain_seconds=max(1.0, settings.graceful_timeout - 5.0),
+        ),
+        transcribe=functools.partial(
+            transcribe_utterance,
+            settings=settings,
+            registry=registry,
+            admission=state.admission,
+            is_gone=lambda: not channel.open,
+            session_id=session_id,
+        ),
+        check_model=check,
+        draining=shutdown.DRAINING,
+        task=task,  # type: ignore[arg-type]
+    )
+    outcome = session.run()
+    metrics.SESSIONS.labels(outcome=outcome).inc()
+    logger.info("realtime session %s ended: %s", session.id, outcome)
+
+
+class _AfterWebSocket(Response):
+    """What the view returns once the socket is closed: nothing more may be written to it.
+
+    Under gunicorn, StopIteration from the response makes the worker drop the connection without
+    writing a status line (as flask-sock does); Werkzeug's dev server is told the same through its
+    own socket handling.
+    """
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:  # noqa: ANN401
+        if "gunicorn.socket" in environ:
+            raise StopIteration
+        return super().__call__(environ, start_response)
