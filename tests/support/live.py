@@ -31,7 +31,11 @@ def silence(seconds: float, rate: int = 24_000) -> bytes:
 
 
 async def send_paced(
-    send: Callable[[str], Awaitable[None]], pcm: bytes, *, rate: int = 24_000, chunk_ms: int = 40,
+    send: Callable[[str], Awaitable[None]],
+    pcm: bytes,
+    *,
+    rate: int = 24_000,
+    chunk_ms: int = 40,
     speed: float = 1.0,
 ) -> None:
     """Send `pcm` base64-encoded in `chunk_ms` pieces, each when it would have been spoken."""

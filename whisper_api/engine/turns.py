@@ -120,7 +120,7 @@ class InputBuffer:
             self._scored += WINDOW
             events.extend(self._score(float(score), window_start))
         if not self._speaking:
-            self._drop_before(self._position - self._padding_samples())
+            self._drop_before(self._scored - self._padding_samples())
         return events
 
     def _score(self, score: float, window_start: int) -> list[TurnEvent]:
