@@ -111,6 +111,8 @@ class Slot:
 
     def wait_turn(self) -> None:
         """Block until one of the worker's running places is ours (or raise 429 / disconnect)."""
+        if self._running:
+            return
         self._admission._acquire(self)
         self._running = True
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from flask import Response, stream_with_context
 
@@ -21,6 +21,15 @@ from whisper_api.errors import ApiError, ClientDisconnectedError, InternalError
 logger = logging.getLogger(__name__)
 
 SSE_MIMETYPE = "text/event-stream; charset=utf-8"
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ClosableStream(Protocol[T_co]):
+    """Items that stop being produced, and free what produces them, on `close`."""
+
+    def __iter__(self) -> Iterator[T_co]: ...
+
+    def close(self) -> None: ...
 
 
 def sse(payload: dict[str, Any] | str) -> str:
@@ -44,9 +53,15 @@ def close_iterator(iterator: object) -> None:
         close()
 
 
-def sse_response(events: Iterator[str]) -> Response:
-    """A streaming response that proxies (nginx) and the app pass through unbuffered."""
+def sse_response(events: Iterator[str], *, on_close: Callable[[], None] | None = None) -> Response:
+    """A streaming response that proxies (nginx) and the app pass through unbuffered.
+
+    `on_close` runs when the server is done with the response, sent or not: whatever owns the
+    request's slot (a `SegmentStream`) is closed there, even if the client left before the first byte.
+    """
     response = Response(stream_with_context(events), status=200, content_type=SSE_MIMETYPE)
+    if on_close is not None:
+        response.call_on_close(on_close)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
@@ -70,7 +85,7 @@ def token_usage(
 
 def transcript_events(
     info: TranscriptionInfo,
-    segments: Iterator[Segment],
+    segments: Iterable[Segment],
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
@@ -110,9 +125,11 @@ def transcript_events(
 
 def stream_transcript(
     info: TranscriptionInfo,
-    segments: Iterator[Segment],
+    stream: ClosableStream[Segment],
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
 ) -> Response:
-    return sse_response(transcript_events(info, segments, counter=counter, prompt=prompt))
+    """The SSE response for a transcription; it owns `stream` (and its slot) and closes it at the end."""
+    events = transcript_events(info, stream, counter=counter, prompt=prompt)
+    return sse_response(events, on_close=stream.close)

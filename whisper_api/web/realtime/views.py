@@ -17,7 +17,7 @@ from whisper_api.web.realtime import metrics
 from whisper_api.web.realtime.channel import Channel, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig
 from whisper_api.web.realtime.session import Limits, RealtimeSession
-from whisper_api.web.realtime.transcribe import check_model, transcribe_utterance
+from whisper_api.web.realtime.transcribe import transcribe_utterance
 from whisper_api.web.state import get_state
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,9 @@ def _serve(channel: Channel, generation: Generation, *, task: str) -> None:
     session_id = new_id("sess")
 
     def check(config: SessionConfig) -> None:
-        check_model(registry, config.model, task=task, language=config.language)  # type: ignore[arg-type]
+        """An update naming a model this server cannot use is refused before any audio."""
+        with state.pipeline.admit_live(lambda: False) as job:
+            job.choose_model(config.model, task=task, language=config.language)  # type: ignore[arg-type]
 
     session = RealtimeSession(
         channel,
@@ -122,9 +124,7 @@ def _serve(channel: Channel, generation: Generation, *, task: str) -> None:
         ),
         transcribe=functools.partial(
             transcribe_utterance,
-            settings=settings,
-            registry=registry,
-            admission=state.admission,
+            pipeline=state.pipeline,
             is_gone=lambda: not channel.open,
             session_id=session_id,
         ),
