@@ -62,8 +62,8 @@ class ItemTranscriber:
 
     def _run(self) -> None:
         while (utterance := self._queue.get()) is not _STOP:
-            if not self._channel.open:
-                continue  # nobody to answer: drop the rest without decoding it
+            # A client that left still gets each utterance through the pipeline: its first check
+            # stops it before any decoding, and the request log shows the 499.
             try:
                 self._answer(utterance)
             except Exception:  # noqa: BLE001 - one utterance's failure must not end the session
