@@ -86,9 +86,14 @@ class RealtimeSession:
         self._last_event = self._started
         self._decoder = PcmDecoder(config.input_format)
         self._buffer = InputBuffer(config.turn_detection)
-        self._items = ItemTranscriber(channel, transcribe, generation)
+        self._items = self._item_transcriber(channel, transcribe, generation)
         self._item_id: str | None = None  # the utterance being spoken, once speech started
         self._previous_item: str | None = None
+
+    def _item_transcriber(
+        self, channel: Channel, transcribe: Transcribe, generation: Generation
+    ) -> ItemTranscriber:
+        return ItemTranscriber(channel, transcribe, generation)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -218,23 +223,11 @@ class RealtimeSession:
         for turn in self._buffer.append(samples):
             if isinstance(turn, SpeechStarted):
                 self._item_id = new_id("item")
-                self._channel.send(
-                    {
-                        "type": "input_audio_buffer.speech_started",
-                        "audio_start_ms": turn.audio_start_ms,
-                        "item_id": self._item_id,
-                    }
-                )
+                self._announce({"type": "input_audio_buffer.speech_started", **self._turn_fields(turn)})
             elif isinstance(turn, SpeechStopped):
-                item_id = self._item_id or new_id("item")
-                self._channel.send(
-                    {
-                        "type": "input_audio_buffer.speech_stopped",
-                        "audio_end_ms": turn.audio_end_ms,
-                        "item_id": item_id,
-                    }
-                )
-                self._commit(item_id, turn.audio)
+                self._item_id = self._item_id or new_id("item")
+                self._announce({"type": "input_audio_buffer.speech_stopped", **self._turn_fields(turn)})
+                self._commit(self._item_id, turn.audio)
         if self._buffer.seconds > self._limits.max_buffer_seconds:
             if self._buffer.turn_detection is not None:
                 self._commit(self._item_id or new_id("item"), self._buffer.commit())  # a long monologue
@@ -245,6 +238,15 @@ class RealtimeSession:
                     f"The input audio buffer holds more than {self._limits.max_buffer_seconds:.0f} "
                     "seconds of audio: commit it more often.",
                 )
+
+    def _turn_fields(self, turn: SpeechStarted | SpeechStopped) -> dict[str, Any]:
+        if isinstance(turn, SpeechStarted):
+            return {"audio_start_ms": turn.audio_start_ms, "item_id": self._item_id}
+        return {"audio_end_ms": turn.audio_end_ms, "item_id": self._item_id}
+
+    def _announce(self, event: dict[str, Any]) -> None:
+        """Send a buffer or item event (a translation session has none of these)."""
+        self._channel.send(event)
 
     def _commit_by_client(self) -> None:
         if self._buffer.seconds < MIN_COMMIT_SECONDS:
@@ -263,11 +265,11 @@ class RealtimeSession:
         committed_at = time.perf_counter()
         self._item_id = None
         previous, self._previous_item = self._previous_item, item_id
-        self._channel.send(
+        self._announce(
             {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous}
         )
         kind = "conversation.item.added" if self._generation == "ga" else "conversation.item.created"
-        self._channel.send(
+        self._announce(
             {"type": kind, "previous_item_id": previous, "item": user_item(item_id, None, done=False)}
         )
         config = self._config

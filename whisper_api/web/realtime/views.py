@@ -18,7 +18,8 @@ from whisper_api.web.realtime.channel import Channel, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig
 from whisper_api.web.realtime.session import Limits, RealtimeSession
 from whisper_api.web.realtime.transcribe import transcribe_utterance
-from whisper_api.web.state import get_state
+from whisper_api.web.realtime.translation import TranslationSession
+from whisper_api.web.state import AppState, get_state
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +67,25 @@ def offered_protocols(environ: dict[str, Any]) -> list[str]:
 
 @bp.route("", websocket=True)
 def connect() -> Response:
+    """Live transcription (GA or beta, by header or sub-protocol)."""
     if request.args.get("call_id"):
         raise InvalidRequestError(
             "This server has no calls: connect with `intent=transcription`.", param="call_id"
         )
-    if request.headers.get("Upgrade", "").lower() != "websocket":
-        raise InvalidRequestError(
-            "This endpoint speaks WebSocket: connect with a Realtime client "
-            "(`GET` with `Upgrade: websocket`).",
-            code="websocket_required",
-        )
+    return _accept("transcription")
+
+
+@bp.route("/translations", websocket=True)
+def connect_translation() -> Response:
+    """Live translation into English."""
+    return _accept("translation")
+
+
+def _accept(kind: str) -> Response:
     if shutdown.DRAINING.is_set():
         raise ModelUnavailableError("The server is shutting down.", code="shutting_down")
+    state = get_state()
+    model = _session_model(kind, request.args.get("model"))
     sessions: SessionCount = current_app.extensions[EXTENSION_KEY]
     if not sessions.take():
         metrics.SESSIONS.labels(outcome="full").inc()
@@ -93,48 +101,67 @@ def connect() -> Response:
     metrics.OPEN_SESSIONS.inc()
     try:
         ws = Server.accept(request.environ, subprotocols=[BROWSER_PROTOCOL], max_message_size=MAX_EVENT_BYTES)
-        _serve(Channel(ws), generation, task="transcribe")
+        _serve(state, Channel(ws), generation, kind=kind, model=model)
     finally:
         metrics.OPEN_SESSIONS.dec()
         sessions.give_back()
     return _AfterWebSocket()
 
 
-def _serve(channel: Channel, generation: Generation, *, task: str) -> None:
-    state = get_state()
+def _session_model(kind: str, requested: str | None) -> str:
+    """The local model a session starts with: translation needs a multilingual one."""
+    registry = get_state().registry
+    if kind != "translation":
+        return registry.default_name
+    name = requested if requested and registry.is_served(requested) else registry.default_name
+    if not registry.locate(name).multilingual:
+        raise InvalidRequestError(
+            f"Model '{name}' is English-only and cannot translate; serve a multilingual model "
+            "(WHISPER_MODEL=base) or ask for one with `model`.",
+            param="model",
+        )
+    return name
+
+
+def _serve(state: AppState, channel: Channel, generation: Generation, *, kind: str, model: str) -> None:
     settings = state.settings
-    registry = state.registry
     session_id = new_id("sess")
+    task = "translate" if kind == "translation" else "transcribe"
 
     def check(config: SessionConfig) -> None:
         """An update naming a model this server cannot use is refused before any audio."""
         with state.pipeline.admit_live(lambda: False) as job:
             job.choose_model(config.model, task=task, language=config.language)  # type: ignore[arg-type]
 
-    session = RealtimeSession(
-        channel,
-        session_id=session_id,
-        config=SessionConfig(model=registry.default_name),
-        generation=generation,
-        limits=Limits(
+    common: dict[str, Any] = {
+        "session_id": session_id,
+        "config": SessionConfig(model=model),
+        "generation": generation,
+        "limits": Limits(
             idle_seconds=settings.realtime_idle_timeout,
             max_session_seconds=settings.realtime_max_session_seconds,
             max_buffer_seconds=settings.realtime_max_buffer_seconds,
             drain_seconds=max(1.0, settings.graceful_timeout - 5.0),
         ),
-        transcribe=functools.partial(
+        "transcribe": functools.partial(
             transcribe_utterance,
             pipeline=state.pipeline,
             is_gone=lambda: not channel.open,
             session_id=session_id,
         ),
-        check_model=check,
-        draining=shutdown.DRAINING,
-        task=task,  # type: ignore[arg-type]
-    )
+        "check_model": check,
+        "draining": shutdown.DRAINING,
+        "task": task,
+    }
+    if kind == "translation":
+        session: RealtimeSession = TranslationSession(
+            channel, requested_model=request.args.get("model") or model, **common
+        )
+    else:
+        session = RealtimeSession(channel, **common)
     outcome = session.run()
     metrics.SESSIONS.labels(outcome=outcome).inc()
-    logger.info("realtime session %s ended: %s", session.id, outcome)
+    logger.info("realtime %s session %s ended: %s", kind, session_id, outcome)
 
 
 class _AfterWebSocket(Response):
