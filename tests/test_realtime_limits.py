@@ -233,3 +233,70 @@ def test_sigterm_sends_the_last_transcript_then_closes_1001(
         server.process.wait(timeout=60)
     finally:
         server.stop()
+
+
+# --- ephemeral client secrets ------------------------------------------------------------------------
+
+
+def test_client_secret_opens_a_realtime_session_and_nothing_else(limited: ServerProcess) -> None:
+    minted = requests.post(
+        limited.base_url + "/v1/realtime/client_secrets",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"expires_after": {"anchor": "created_at", "seconds": 60}, "session": {"type": "transcription"}},
+        timeout=10,
+    )
+    assert minted.status_code == 200, minted.text
+    secret = minted.json()["value"]
+    assert secret.startswith("ek_") and KEY not in secret
+    assert minted.json()["expires_at"] == pytest.approx(time.time() + 60, abs=5)
+    assert minted.json()["session"]["type"] == "transcription"
+
+    async def run() -> dict[str, Any]:
+        protocols = ["realtime", f"openai-insecure-api-key.{secret}"]
+        async with _open(limited, headers={}, subprotocols=protocols) as ws:  # type: ignore[arg-type]
+            return json.loads(await ws.recv())
+
+    assert asyncio.run(run())["type"] == "session.created"
+    other = requests.get(
+        limited.base_url + "/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+    )
+    assert other.status_code == 401  # single-purpose: only the Realtime WebSocket
+    again = requests.post(
+        limited.base_url + "/v1/realtime/client_secrets",
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=10,
+    )
+    assert again.status_code == 401  # a secret cannot mint secrets
+
+
+def test_forged_or_expired_secret_is_refused(limited: ServerProcess) -> None:
+    expired = f"ek_{int(time.time()) - 5}_0011223344556677_{'0' * 40}"
+    for secret in (expired, "ek_not_a_secret"):
+
+        async def run(value: str = secret) -> None:
+            async with _open(limited, headers={"Authorization": f"Bearer {value}"}):
+                pass
+
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(run())
+        assert refused.value.response.status_code == 401
+
+
+def test_beta_transcription_session_returns_a_client_secret(limited: ServerProcess) -> None:
+    minted = requests.post(
+        limited.base_url + "/v1/realtime/transcription_sessions",
+        headers={"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"},
+        json={"input_audio_format": "g711_ulaw", "turn_detection": None},
+        timeout=10,
+    )
+    assert minted.status_code == 200, minted.text
+    body = minted.json()
+    assert body["client_secret"]["value"].startswith("ek_")
+    assert body["input_audio_format"] == "g711_ulaw" and body["turn_detection"] is None
+    bad = requests.post(
+        limited.base_url + "/v1/realtime/client_secrets",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"expires_after": {"seconds": 5}},
+        timeout=10,
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "expires_after.seconds"

@@ -14,6 +14,9 @@ from flask import Flask, request
 
 from whisper_api.config import Settings
 from whisper_api.errors import AuthenticationError, MissingApiKeyError
+from whisper_api.web.realtime.secrets import EXTENSION_KEY as SECRETS_KEY
+from whisper_api.web.realtime.secrets import SCOPE as SECRET_SCOPE
+from whisper_api.web.realtime.secrets import ClientSecrets
 
 #: Paths load balancers and browsers reach without a key (probes, the API description).
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
@@ -83,7 +86,10 @@ def masked(key: str) -> str:
 
 def register_auth(app: Flask, settings: Settings) -> KeyChecker:
     """Require a key on every path but the open ones, when any key is configured."""
-    checker = KeyChecker(load_keys(settings))
+    keys = load_keys(settings)
+    checker = KeyChecker(keys)
+    ephemeral = ClientSecrets(keys)
+    app.extensions[SECRETS_KEY] = ephemeral
 
     @app.before_request
     def require_key() -> None:
@@ -96,6 +102,8 @@ def register_auth(app: Flask, settings: Settings) -> KeyChecker:
             key = websocket_key(request.headers.get("Sec-WebSocket-Protocol"))
         if key is None:
             raise MissingApiKeyError(MISSING_KEY_MESSAGE)
+        if key.startswith("ek_") and request.path in SECRET_SCOPE and ephemeral.accepts(key):
+            return  # a browser's short-lived Realtime secret, minted with a real key
         if not checker.accepts(key):
             raise AuthenticationError(f"Incorrect API key provided: {masked(key)}.")
 

@@ -13,7 +13,7 @@ from simple_websocket import Server
 from whisper_api import shutdown
 from whisper_api.config import Settings
 from whisper_api.errors import InvalidRequestError, ModelUnavailableError, ServerBusyError
-from whisper_api.web.realtime import metrics
+from whisper_api.web.realtime import metrics, secrets
 from whisper_api.web.realtime.channel import Channel, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig
 from whisper_api.web.realtime.session import Limits, RealtimeSession
@@ -59,6 +59,7 @@ class SessionCount:
 def register(app: Flask, settings: Settings) -> None:
     app.extensions[EXTENSION_KEY] = SessionCount(settings.effective_realtime_sessions)
     app.register_blueprint(bp)
+    app.register_blueprint(secrets.bp)
 
 
 def offered_protocols(environ: dict[str, Any]) -> list[str]:
