@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from whisper_api.errors import ClientDisconnectedError, DeadlineExceededError, ServerBusyError
 from whisper_api.web import metrics
-from whisper_api.web.streaming import close_iterator
+from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
 

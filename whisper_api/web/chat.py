@@ -9,7 +9,6 @@ conversation goes to that OpenAI-compatible server, streamed or not.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +17,14 @@ from flask import Blueprint, Response, request
 
 from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Audio, Segment, TranscriptionOptions, collect
-from whisper_api.errors import ClientDisconnectedError, ModelNotFoundError
+from whisper_api.errors import ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
 from whisper_api.web.chat_schemas import load_chat_request
-from whisper_api.web.errors import json_response
 from whisper_api.web.pipeline import Job
+from whisper_api.web.responses import close_iterator, event_stream, json_response, sse, sse_response
 from whisper_api.web.state import AppState, get_state
-from whisper_api.web.streaming import close_iterator, error_event, sse, sse_response
 from whisper_api.web.upstream import Upstream
-
-logger = logging.getLogger(__name__)
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 
@@ -179,49 +175,48 @@ def _transcript_chunks(
     include_usage: bool,
 ) -> Iterator[str]:
     """Chunks of the transcript as segments are decoded, a `stop` chunk, usage if asked, `[DONE]`."""
+    frames = _transcript_frames(reply, pieces_of_parts, counter, text_tokens, audio_total, include_usage)
+    return event_stream(frames, source=pieces_of_parts, what="chat transcription")
+
+
+def _transcript_frames(
+    reply: Reply,
+    pieces_of_parts: Iterable[tuple[int, Segment]] | None,
+    counter: TokenCounter | None,
+    text_tokens: int,
+    audio_total: int,
+    include_usage: bool,
+) -> Iterator[str]:
     pieces: list[str] = []
     sent_id = False
-    try:
-        yield sse(reply.chunk(reply.first_delta(), include_usage=include_usage))
-        if pieces_of_parts is None:
-            pieces.append(NO_UPSTREAM_REPLY)
-            yield sse(
-                reply.chunk(reply.text_delta(NO_UPSTREAM_REPLY, first=True), include_usage=include_usage)
-            )
-            sent_id = True
-        current = -1
-        for index, segment in pieces_of_parts or ():
-            starts_part = index != current
-            text = segment.text.lstrip() if starts_part else segment.text
-            if not text:
-                continue
-            if starts_part and index > 0 and pieces:
-                text = PART_SEPARATOR + text
-            current = index
-            pieces.append(text)
-            yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
-            sent_id = True
-        if reply.audio_out:
-            audio = reply.audio_block("")
-            del audio["transcript"]
-            if sent_id:
-                del audio["id"]
-            yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
-        yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
-        if include_usage:
-            usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
-            if usage is not None:
-                yield sse(reply.usage_chunk(usage))
-    except (GeneratorExit, ClientDisconnectedError) as exc:
-        logger.info("client closed the chat stream; transcription stopped")
-        if isinstance(exc, GeneratorExit):
-            raise
-        return
-    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
-        yield error_event(exc, "chat transcription")
-    finally:
-        close_iterator(pieces_of_parts)
-    yield sse("[DONE]")
+    yield sse(reply.chunk(reply.first_delta(), include_usage=include_usage))
+    if pieces_of_parts is None:
+        pieces.append(NO_UPSTREAM_REPLY)
+        yield sse(reply.chunk(reply.text_delta(NO_UPSTREAM_REPLY, first=True), include_usage=include_usage))
+        sent_id = True
+    current = -1
+    for index, segment in pieces_of_parts or ():
+        starts_part = index != current
+        text = segment.text.lstrip() if starts_part else segment.text
+        if not text:
+            continue
+        if starts_part and index > 0 and pieces:
+            text = PART_SEPARATOR + text
+        current = index
+        pieces.append(text)
+        yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
+        sent_id = True
+    if reply.audio_out:
+        audio = reply.audio_block("")
+        del audio["transcript"]
+        if sent_id:
+            del audio["id"]
+        yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+    yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
+    if include_usage:
+        usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
+        if usage is not None:
+            yield sse(reply.usage_chunk(usage))
 
 
 def _forward_body(
@@ -258,27 +253,22 @@ def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict
 
 def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
     """The upstream's chunks as they arrive (audio output re-shaped, audio tokens added), `[DONE]`."""
+    return event_stream(_relay_frames(chunks, reply, audio_total), source=chunks, what="upstream chat")
+
+
+def _relay_frames(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
     sent_id = False
-    try:
-        for chunk in chunks:
-            choices = chunk.get("choices")
-            if reply.audio_out and isinstance(choices, list):
-                relayed = []
-                for choice in choices:
-                    if isinstance(choice, dict) and "delta" in choice:
-                        delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
-                        sent_id = sent_id or used
-                        choice = {**choice, "delta": delta}
-                    relayed.append(choice)
-                chunk = {**chunk, "choices": relayed}
-            if chunk.get("usage"):
-                chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
-            yield sse(chunk)
-    except GeneratorExit:
-        logger.info("client closed the chat stream; upstream request closed")
-        raise
-    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
-        yield error_event(exc, "upstream chat stream")
-    finally:
-        close_iterator(chunks)
-    yield sse("[DONE]")
+    for chunk in chunks:
+        choices = chunk.get("choices")
+        if reply.audio_out and isinstance(choices, list):
+            relayed = []
+            for choice in choices:
+                if isinstance(choice, dict) and "delta" in choice:
+                    delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
+                    sent_id = sent_id or used
+                    choice = {**choice, "delta": delta}
+                relayed.append(choice)
+            chunk = {**chunk, "choices": relayed}
+        if chunk.get("usage"):
+            chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
+        yield sse(chunk)

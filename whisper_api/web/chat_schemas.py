@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from whisper_api.errors import InvalidRequestError
+from whisper_api.web.errors import from_validation_error
 
 AUDIO_FORMATS = ("wav", "mp3")
 MODALITIES = ("text", "audio")
@@ -139,34 +140,8 @@ def load_chat_request(body: Any) -> dict[str, Any]:
     try:
         params = ChatCompletionSchema().load(body)
     except ValidationError as exc:
-        raise _to_api_error(exc) from exc
+        raise from_validation_error(exc) from exc
     params["stream"] = bool(params["stream"])
     params["modalities"] = params["modalities"] or ["text"]
     params["include_usage"] = bool((params["stream_options"] or {}).get("include_usage"))
     return params
-
-
-def _to_api_error(exc: ValidationError) -> InvalidRequestError:
-    path, detail = _first_problem(exc.normalized_messages())
-    if not path:
-        return InvalidRequestError(str(detail))
-    return InvalidRequestError(f"Invalid value for '{path}': {detail}", param=path)
-
-
-def _first_problem(messages: Any, path: str = "") -> tuple[str, str]:
-    """Walk marshmallow's nested error dict down to the first message, building `a[0].b.c`."""
-    if isinstance(messages, dict) and messages:
-        key, value = next(iter(messages.items()))
-        if key == "_schema":
-            step = ""
-        elif isinstance(key, int):
-            step = f"[{key}]"
-        else:
-            step = f".{key}" if path else str(key)
-        return _first_problem(value, path + step)
-    if isinstance(messages, list) and messages:
-        first = messages[0]
-        if isinstance(first, (dict, list)):
-            return _first_problem(first, path)
-        return path, str(first)
-    return path, str(messages)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,20 +16,13 @@ from whisper_api.errors import (
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
+    client_error_class,
 )
+from whisper_api.web.responses import json_response
 
 logger = logging.getLogger(__name__)
 
-JSON_MIMETYPE = "application/json; charset=utf-8"
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """JSON with UTF-8 text left unescaped and the charset stated (PowerShell 5 needs both)."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    response = Response(text, status=status, content_type=JSON_MIMETYPE)
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
+FORM_MIMETYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
 def error_response(error: ApiError) -> Response:
@@ -40,15 +32,34 @@ def error_response(error: ApiError) -> Response:
     return json_response(error.to_dict(), error.status, headers)
 
 
-def from_validation_error(exc: ValidationError) -> InvalidRequestError:
-    messages = exc.normalized_messages()
-    field, problems = next(iter(messages.items()))
-    if isinstance(problems, dict):  # list or nested field: report the first item's problem
-        problems = next(iter(problems.values()))
-    detail = problems[0] if isinstance(problems, list) and problems else str(problems)
-    if field == "_schema":
-        return InvalidRequestError(str(detail))
-    return InvalidRequestError(f"Invalid value for '{field}': {detail}", param=field)
+def from_validation_error(exc: ValidationError, *, form: bool = False) -> InvalidRequestError:
+    """A 400 for the first problem, `param` naming its field by full path (`messages[0].content`).
+
+    A form's list field is named as the client sent it, without an item index.
+    """
+    path, detail = _first_problem(exc.normalized_messages(), index_lists=not form)
+    if not path:
+        return InvalidRequestError(detail)
+    return InvalidRequestError(f"Invalid value for '{path}': {detail}", param=path)
+
+
+def _first_problem(messages: Any, path: str = "", *, index_lists: bool = True) -> tuple[str, str]:
+    """Walk marshmallow's nested error dict down to the first message, building `a[0].b.c`."""
+    if isinstance(messages, dict) and messages:
+        key, value = next(iter(messages.items()))
+        if key == "_schema" or (isinstance(key, int) and not index_lists):
+            step = ""
+        elif isinstance(key, int):
+            step = f"[{key}]"
+        else:
+            step = f".{key}" if path else str(key)
+        return _first_problem(value, path + step, index_lists=index_lists)
+    if isinstance(messages, list) and messages:
+        first = messages[0]
+        if isinstance(first, (dict, list)):
+            return _first_problem(first, path, index_lists=index_lists)
+        return path, str(first)
+    return path, str(messages)
 
 
 def from_http_exception(exc: HTTPException) -> ApiError:
@@ -63,9 +74,7 @@ def from_http_exception(exc: HTTPException) -> ApiError:
     if status == 405:
         return MethodNotAllowedError("Method not allowed for this URL.")
     if 400 <= status < 500:
-        error = InvalidRequestError(exc.description or "Bad request.")
-        error.status = status
-        return error
+        return client_error_class(status)(exc.description or "Bad request.")
     return InternalError("The server had an error while processing your request.")
 
 
@@ -92,7 +101,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(exc: ValidationError) -> Response:
-        return error_response(from_validation_error(exc))
+        form = has_request_context() and request.mimetype in FORM_MIMETYPES
+        return error_response(from_validation_error(exc, form=form))
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:

@@ -24,7 +24,7 @@ from whisper_api.errors import ApiError, AudioTooLongError, InvalidRequestError,
 from whisper_api.web.admission import Admission, Slot, client_gone
 from whisper_api.web.aliases import resolve_model_name
 from whisper_api.web.observe import note_audio_work
-from whisper_api.web.streaming import close_iterator
+from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
 
