@@ -25,9 +25,10 @@ from typing import Any
 import openai
 import psutil
 
-from tests.support.live import pcm16, send_paced, silence
-from tests.support.server import ROOT, ServerProcess, worker_pids
-from tests.text import JFK_REFERENCE, normalise, word_errors
+from bench.clips import JFK_TEXT
+from bench.live import pcm16, send_paced, silence
+from bench.wer import word_error_rate
+from whisper_api.server_process import ROOT, ServerProcess, worker_pids
 
 AUDIO = Path(os.environ.get("WHISPER_API_TEST_AUDIO", ROOT.parent / "shared" / "audio")) / "jfk.flac"
 
@@ -65,7 +66,7 @@ async def one_session(url: str, pcm: bytes, rounds: int) -> dict[str, Any]:
         "first_from_speech_end": [first[i] - speech_end[i] for i in done if i in first],
         "from_stopped": [done[i] - stopped[i] for i in done],
         "first_from_stopped": [first[i] - stopped[i] for i in done if i in first],
-        "wer": word_errors(JFK_REFERENCE * rounds, " ".join(texts)) / len(normalise(JFK_REFERENCE * rounds)),
+        "wer": word_error_rate(" ".join([JFK_TEXT] * rounds), " ".join(texts)),
     }
 
 
