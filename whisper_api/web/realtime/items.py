@@ -51,8 +51,9 @@ class ItemTranscriber:
         self._queue.put(utterance)
 
     @property
-    def pending(self) -> int:
-        return self._queue.qsize()
+    def busy(self) -> bool:
+        """Utterances are waiting or being transcribed (the client is waiting for us, not idle)."""
+        return self._queue.unfinished_tasks > 0
 
     def close(self, timeout: float | None = None) -> bool:
         """Finish what was submitted (or stop at once if the client is gone); True when stopped."""
@@ -62,13 +63,20 @@ class ItemTranscriber:
 
     def _run(self) -> None:
         while (utterance := self._queue.get()) is not _STOP:
-            # A client that left still gets each utterance through the pipeline: its first check
-            # stops it before any decoding, and the request log shows the 499.
             try:
-                self._answer(utterance)
-            except Exception:  # noqa: BLE001 - one utterance's failure must not end the session
-                logger.exception("realtime item %s failed", utterance.item_id)
-                self._failed(utterance, ApiError("The server had an error transcribing this audio."))
+                self._answer_safely(utterance)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _answer_safely(self, utterance: Utterance) -> None:
+        # A client that left still gets each utterance through the pipeline: its first check
+        # stops it before any decoding, and the request log shows the 499.
+        try:
+            self._answer(utterance)
+        except Exception:  # noqa: BLE001 - one utterance's failure must not end the session
+            logger.exception("realtime item %s failed", utterance.item_id)
+            self._failed(utterance, ApiError("The server had an error transcribing this audio."))
 
     def _answer(self, utterance: Utterance) -> None:
         texts: list[str] = []

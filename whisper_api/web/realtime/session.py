@@ -141,7 +141,9 @@ class RealtimeSession:
                 NORMAL,
                 f"Your session hit the maximum duration of {self._limits.max_session_seconds:.0f} seconds.",
             )
-        if now - self._last_event > self._limits.idle_seconds:
+        if self._items.busy:
+            self._last_event = now  # waiting for our transcripts is not idling
+        elif now - self._last_event > self._limits.idle_seconds:
             raise SessionEnded(
                 "idle_timeout", NORMAL, f"The session was idle for {self._limits.idle_seconds:.0f} seconds."
             )
