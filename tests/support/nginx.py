@@ -74,6 +74,7 @@ http {{
         default upgrade;
         ""      "";
     }}
+    limit_conn_zone $binary_remote_addr zone=whisper_api_per_client:10m;
     upstream whisper_api {{
 {servers}
         keepalive 16;
@@ -81,6 +82,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.port};
 {tls}
+        client_header_timeout 15s;
         include whisper_api-root.locations;
         include whisper_api-prefix.locations;
     }}

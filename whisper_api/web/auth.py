@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from pathlib import Path
 
 from flask import Flask, request
@@ -17,6 +18,11 @@ from whisper_api.errors import AuthenticationError, MissingApiKeyError
 from whisper_api.web.realtime.secrets import EXTENSION_KEY as SECRETS_KEY
 from whisper_api.web.realtime.secrets import SCOPE as SECRET_SCOPE
 from whisper_api.web.realtime.secrets import ClientSecrets
+
+logger = logging.getLogger(__name__)
+
+#: Keys shorter than this are easy to guess; they work, but the server warns at start.
+MIN_KEY_LENGTH = 16
 
 #: Paths load balancers and browsers reach without a key (probes, the API description).
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
@@ -81,12 +87,21 @@ def websocket_key(protocols: str | None) -> str | None:
 
 def masked(key: str) -> str:
     """OpenAI shows a wrong key as `sk-abc***xyz`; short keys are not shown at all."""
-    return f"{key[:3]}***{key[-3:]}" if len(key) >= 16 else "***"
+    return f"{key[:3]}***{key[-3:]}" if len(key) >= MIN_KEY_LENGTH else "***"
 
 
 def register_auth(app: Flask, settings: Settings) -> KeyChecker:
     """Require a key on every path but the open ones, when any key is configured."""
     keys = load_keys(settings)
+    short = sum(len(key) < MIN_KEY_LENGTH for key in keys)
+    if short:
+        logger.warning(
+            "%d of %d API keys are shorter than %d characters and easy to guess; use long random "
+            "keys (e.g. `openssl rand -hex 24`)",
+            short,
+            len(keys),
+            MIN_KEY_LENGTH,
+        )
     checker = KeyChecker(keys)
     ephemeral = ClientSecrets(keys)
     app.extensions[SECRETS_KEY] = ephemeral

@@ -48,7 +48,7 @@ class Limits:
     drain_seconds: float  # how long a shutdown waits for the last transcripts
 
 
-class SessionEnded(Exception):
+class SessionEndError(Exception):
     """The session must close: `code` and `reason` go into the close frame."""
 
     def __init__(self, outcome: str, code: int, reason: str) -> None:
@@ -111,19 +111,19 @@ class RealtimeSession:
                 self._handle_frame(frame)
         except ConnectionClosed:
             pass
-        except SessionEnded as end:
+        except SessionEndError as end:
             outcome = end.outcome
             self._end(end)
         except Exception:
             outcome = "error"
             logger.exception("realtime session %s failed", self.id)
-            self._end(SessionEnded("error", 1011, "internal error"), send_error=False)
+            self._end(SessionEndError("error", 1011, "internal error"), send_error=False)
         finally:
             self._items.close(timeout=0 if not self._channel.open else self._limits.drain_seconds)
             self._buffer.clear()
         return outcome
 
-    def _end(self, end: SessionEnded, *, send_error: bool = True) -> None:
+    def _end(self, end: SessionEndError, *, send_error: bool = True) -> None:
         if end.outcome == "shutdown":
             self._commit_remaining()
             self._items.close(timeout=self._limits.drain_seconds)
@@ -134,9 +134,9 @@ class RealtimeSession:
     def _check_limits(self) -> None:
         now = time.monotonic()
         if self._draining.is_set():
-            raise SessionEnded("shutdown", GOING_AWAY, "The server is shutting down.")
+            raise SessionEndError("shutdown", GOING_AWAY, "The server is shutting down.")
         if now - self._started > self._limits.max_session_seconds:
-            raise SessionEnded(
+            raise SessionEndError(
                 "max_duration",
                 NORMAL,
                 f"Your session hit the maximum duration of {self._limits.max_session_seconds:.0f} seconds.",
@@ -144,7 +144,7 @@ class RealtimeSession:
         if self._items.busy:
             self._last_event = now  # waiting for our transcripts is not idling
         elif now - self._last_event > self._limits.idle_seconds:
-            raise SessionEnded(
+            raise SessionEndError(
                 "idle_timeout", NORMAL, f"The session was idle for {self._limits.idle_seconds:.0f} seconds."
             )
 
@@ -171,7 +171,7 @@ class RealtimeSession:
                 )
             client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
             self._dispatch(event)
-        except SessionEnded:
+        except SessionEndError:
             raise
         except ApiError as exc:
             self._error(exc, client_event_id)
@@ -234,7 +234,7 @@ class RealtimeSession:
             if self._buffer.turn_detection is not None:
                 self._commit(self._item_id or new_id("item"), self._buffer.commit())  # a long monologue
             else:
-                raise SessionEnded(
+                raise SessionEndError(
                     "input_audio_buffer_too_large",
                     POLICY,
                     f"The input audio buffer holds more than {self._limits.max_buffer_seconds:.0f} "

@@ -13,8 +13,8 @@ from typing import Any
 from whisper_api.engine.types import Audio, Segment, Task
 from whisper_api.errors import ApiError
 from whisper_api.web import metrics
-from whisper_api.web.observe import access_logger, format_line
 from whisper_api.web.pipeline import Pipeline
+from whisper_api.web.request_log import access_logger, format_line
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from whisper_api.web.realtime import metrics
 from whisper_api.web.realtime.channel import NORMAL, Channel
 from whisper_api.web.realtime.config import Generation
 from whisper_api.web.realtime.items import ItemTranscriber, Transcribe
-from whisper_api.web.realtime.session import RealtimeSession, SessionEnded
+from whisper_api.web.realtime.session import RealtimeSession, SessionEndError
 from whisper_api.web.realtime.transcribe import Utterance
 
 
@@ -88,7 +88,7 @@ class TranslationSession(RealtimeSession):
             self._commit_remaining()
             self._items.close(timeout=self._limits.drain_seconds)
             self._channel.send({"type": "session.closed"})
-            raise SessionEnded("client_closed", NORMAL, "")
+            raise SessionEndError("client_closed", NORMAL, "")
         else:
             raise InvalidRequestError(
                 f"Invalid value: '{kind}'. Translation sessions take session.update, "
@@ -97,7 +97,7 @@ class TranslationSession(RealtimeSession):
                 code="invalid_value",
             )
 
-    def _end(self, end: SessionEnded, *, send_error: bool = True) -> None:
+    def _end(self, end: SessionEndError, *, send_error: bool = True) -> None:
         super()._end(end, send_error=send_error and end.outcome != "client_closed")
 
     def _update_translation(self, session: Any) -> None:  # noqa: ANN401 - raw JSON
