@@ -16,8 +16,10 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import Schema, fields
 
 from whisper_api.errors import InvalidRequestError
+from whisper_api.web.apidoc import JSON, documented
 from whisper_api.web.realtime.channel import new_id
 from whisper_api.web.realtime.config import SessionConfig, apply_update, render
 from whisper_api.web.state import get_state
@@ -29,6 +31,26 @@ PREFIX = "ek_"
 SCOPE = frozenset({"/v1/realtime", "/v1/realtime/translations"})
 DEFAULT_SECONDS = 600
 MIN_SECONDS, MAX_SECONDS = 10, 7200  # OpenAI's bounds for `expires_after.seconds`
+
+
+class ClientSecretSchema(Schema):
+    """`POST /v1/realtime/client_secrets`: the secret and the session it opens."""
+
+    value = fields.String(required=True)
+    expires_at = fields.Integer(required=True)
+    session = fields.Dict(required=True)
+
+
+class TranscriptionSessionSchema(Schema):
+    """Beta `POST /v1/realtime/transcription_sessions`: the session with its `client_secret`."""
+
+    id = fields.String(required=True)
+    object = fields.String(required=True)
+    expires_at = fields.Integer()
+    input_audio_format = fields.String()
+    input_audio_transcription = fields.Dict()
+    turn_detection = fields.Dict(allow_none=True)
+    client_secret = fields.Dict(required=True)
 
 
 class ClientSecrets:
@@ -69,6 +91,11 @@ def _configured(event_type: str, session: Any) -> SessionConfig:  # noqa: ANN401
 
 
 @bp.post("/client_secrets")
+@documented(
+    "Mint a short-lived Realtime client secret for a browser",
+    responses={200: ("The secret", {JSON: ClientSecretSchema})},
+    errors=(400,),
+)
 def create_client_secret() -> Response:
     body = _body()
     after = body.get("expires_after") or {}
@@ -86,6 +113,11 @@ def create_client_secret() -> Response:
 
 
 @bp.post("/transcription_sessions")
+@documented(
+    "Mint a Realtime transcription session with a client secret (beta)",
+    responses={200: ("The session", {JSON: TranscriptionSessionSchema})},
+    errors=(400,),
+)
 def create_transcription_session() -> Response:
     config = _configured("transcription_session.update", _body())
     value, expires_at = current_app.extensions[EXTENSION_KEY].mint(DEFAULT_SECONDS)

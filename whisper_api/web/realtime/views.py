@@ -13,6 +13,7 @@ from simple_websocket import Server
 from whisper_api import shutdown
 from whisper_api.config import Settings
 from whisper_api.errors import InvalidRequestError, ModelUnavailableError, ServerBusyError
+from whisper_api.web.apidoc import documented
 from whisper_api.web.realtime import metrics, secrets
 from whisper_api.web.realtime.channel import Channel, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig
@@ -67,6 +68,11 @@ def offered_protocols(environ: dict[str, Any]) -> list[str]:
 
 
 @bp.route("", websocket=True)
+@documented(
+    "Realtime transcription over WebSocket (`?intent=transcription`; GA and beta events)",
+    responses={101: ("Switching to the WebSocket protocol", {})},
+    errors=(400, 429, 503),
+)
 def connect() -> Response:
     """Live transcription (GA or beta, by header or sub-protocol)."""
     if request.args.get("call_id"):
@@ -77,6 +83,11 @@ def connect() -> Response:
 
 
 @bp.route("/translations", websocket=True)
+@documented(
+    "Realtime translation into English over WebSocket",
+    responses={101: ("Switching to the WebSocket protocol", {})},
+    errors=(400, 429, 503),
+)
 def connect_translation() -> Response:
     """Live translation into English."""
     return _accept("translation")
