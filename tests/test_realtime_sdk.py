@@ -8,6 +8,7 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
@@ -230,3 +231,27 @@ def test_realtime_metrics_are_exported(live_url: str) -> None:
         "whisper_api_realtime_completion_seconds_bucket",
     ):
         assert name in text
+
+
+def test_g711_mulaw_session_is_transcribed(live_url: str, jfk_bytes: bytes) -> None:
+    from whisper_api.engine.pcm import _mulaw_table
+
+    linear = np.frombuffer(pcm16(jfk_bytes, rate=8_000), dtype="<i2").astype(np.int32)
+    table = _mulaw_table().astype(np.int32)
+    mulaw = np.abs(table[None, :] - linear[:, None]).argmin(axis=1).astype(np.uint8).tobytes()
+
+    async def run() -> list[Any]:
+        async with _client(live_url).realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            session = _ga_session(None)
+            session["audio"]["input"]["format"] = {"type": "audio/pcmu"}
+            await conn.session.update(session=session)
+            for offset in range(0, len(mulaw), 8_000):  # 1 s pieces, unpaced
+                await conn.input_audio_buffer.append(
+                    audio=base64.b64encode(mulaw[offset : offset + 8_000]).decode()
+                )
+            await conn.input_audio_buffer.commit()
+            return await _events_until(conn, 1)
+
+    events = asyncio.run(run())
+    assert events[1].session.audio.input.format.type == "audio/pcmu"
+    assert word_errors(JFK_REFERENCE, events[-1].transcript) <= 2
