@@ -18,8 +18,8 @@ from typing import Any
 DEFAULT_MODEL = "base"
 
 
-def _setting(default: Any, env: str, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+def _setting(default: Any, env: str, meaning: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": meaning})
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,33 @@ class Settings:
         500_000, "WHISPER_API_MAX_FIELD_BYTES", "Largest non-file form field (e.g. `prompt`), in bytes"
     )
     max_form_parts: int = _setting(100, "WHISPER_API_MAX_FORM_PARTS", "Most multipart parts per request")
+    header_timeout: float = _setting(
+        10.0,
+        "WHISPER_API_HEADER_TIMEOUT",
+        "Seconds a client may take to send a request's head (line and headers); past it: 408, closed",
+    )
+    body_timeout: float = _setting(
+        20.0,
+        "WHISPER_API_BODY_TIMEOUT",
+        "Seconds of grace a request body gets before WHISPER_API_MIN_BODY_RATE applies; a body "
+        "slower than both: 408, closed",
+    )
+    min_body_rate: int = _setting(
+        16_384,
+        "WHISPER_API_MIN_BODY_RATE",
+        "Slowest accepted upload, in bytes per second on average (after WHISPER_API_BODY_TIMEOUT)",
+    )
+    max_connections: int = _setting(
+        64,
+        "WHISPER_API_MAX_CONNECTIONS",
+        "Open client connections one worker keeps; past it: 503 `too_many_connections` at once, closed",
+    )
+    drain_seconds: float = _setting(
+        10.0,
+        "WHISPER_API_DRAIN_SECONDS",
+        "After an early answer (401, 413, 429), seconds the unread upload is still read and "
+        "discarded so proxies receive the answer; then the connection is closed",
+    )
     api_keys: tuple[str, ...] = _setting(
         (),
         "WHISPER_API_KEYS",
@@ -223,9 +250,6 @@ class Settings:
             if raw:
                 values[f.name] = _parse(f.name, f.default, raw)
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
 
     @property
     def effective_max_queue(self) -> int:
@@ -303,13 +327,18 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def update_readme(path: Path) -> None:
-    """Rewrite the table between the settings-table markers of a README."""
+def write_generated(path: Path, marker: str, content: str) -> None:
+    """Rewrite what lies between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in a file."""
     text = path.read_text(encoding="utf-8")
-    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)
-    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+    path.write_text(f"{head}{start}\n{content}\n{end}{tail}", encoding="utf-8")
+
+
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    write_generated(path, "settings-table", settings_table())
 
 
 if __name__ == "__main__":

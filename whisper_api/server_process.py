@@ -31,8 +31,14 @@ class ServerProcess:
     #: Settings under the caller's `env`: one small worker, enough threads for a test's requests.
     DEFAULTS: dict[str, str] = {"WHISPER_API_WORKERS": "1", "WHISPER_API_THREADS": "4"}
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, command: list[str] | None = None, cwd: Path = ROOT
+    ) -> None:
         self.port = free_port()
+        # The checkout's gunicorn and wsgi:app unless told otherwise (an installed `whisper-api`).
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.command = command or [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"]
+        self.cwd = cwd
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.env = {
@@ -47,12 +53,11 @@ class ServerProcess:
     def start(self, timeout: float = 120.0, *, ready: Callable[[], bool] | None = None) -> ServerProcess:
         """Start, then wait until `/ready` answers 200 (and `ready()` holds, when given)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        gunicorn = Path(sys.executable).with_name("gunicorn")
         started = time.perf_counter()
         with self.log_path.open("wb") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
+                self.command,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

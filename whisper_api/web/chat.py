@@ -19,9 +19,16 @@ from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Audio, Segment, TranscriptionOptions, collect
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
+from whisper_api.web.apidoc import JSON, SSE, documented
+from whisper_api.web.body import load_json_body
 from whisper_api.web.chat_audio import Speaker
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
-from whisper_api.web.chat_schemas import load_chat_request
+from whisper_api.web.chat_schemas import (
+    ChatChunkEventSchema,
+    ChatCompletionObjectSchema,
+    ChatCompletionSchema,
+    load_chat_request,
+)
 from whisper_api.web.pipeline import Job
 from whisper_api.web.responses import close_iterator, event_stream, json_response, sse, sse_response
 from whisper_api.web.state import AppState, get_state
@@ -46,6 +53,7 @@ NO_UPSTREAM_REPLY = (
     "messages are not answered."
 )
 PART_SEPARATOR = "\n\n"
+_COMPLETION = ChatCompletionObjectSchema()
 
 
 @dataclass(frozen=True)
@@ -58,12 +66,23 @@ class AudioPart:
 
 
 @bp.post("/chat/completions")
+@documented(
+    "Transcribe the audio parts of a conversation (answered by the upstream LLM when one is set)",
+    body=ChatCompletionSchema,
+    responses={
+        200: (
+            "The completion; server-sent chunks when `stream=true`",
+            {JSON: ChatCompletionObjectSchema, SSE: ChatChunkEventSchema},
+        )
+    },
+    errors=(400, 404, 413, 429, 502, 503, 504),
+)
 def create_chat_completion() -> Response:
     state = get_state()
     # Admitted before the body is read, like an upload; released at once if it holds no audio.
     job = state.pipeline.admit(request.environ)
     with job:
-        body = request.get_json(silent=True)
+        body = load_json_body(request)
         params = load_chat_request(body)
         upstream = Upstream.from_settings(state.settings)
         speaker = Speaker.for_request(state, params, request.environ)  # a bad voice is a 400 now
@@ -102,7 +121,7 @@ def create_chat_completion() -> Response:
             text = NO_UPSTREAM_REPLY
     usage = _usage(counter, text_tokens, audio_total, text)
     audio_data = speaker.speak_all(text) if speaker is not None else ""  # the transcription slot is free
-    return json_response(reply.completion(text, usage, audio_data))
+    return json_response(_COMPLETION.dump(reply.completion(text, usage, audio_data)))
 
 
 def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:

@@ -167,3 +167,53 @@ def load_chat_request(body: Any) -> dict[str, Any]:
             param="audio",
         )
     return params
+
+
+# --- responses: our own completions are dumped through these, and /openapi.json shows them --------
+
+
+class AudioOutSchema(Schema):
+    id = fields.String(required=True)
+    data = fields.String(required=True, metadata={"description": "Base64 audio in the asked format"})
+    expires_at = fields.Integer(required=True)
+    transcript = fields.String(required=True)
+
+
+class AssistantMessageSchema(Schema):
+    role = fields.String(required=True)
+    content = fields.String(required=True, allow_none=True)
+    refusal = fields.String(allow_none=True)
+    annotations = fields.List(fields.Dict())
+    audio = fields.Nested(AudioOutSchema, allow_none=True)
+
+
+class ChoiceSchema(Schema):
+    index = fields.Integer(required=True)
+    message = fields.Nested(AssistantMessageSchema, required=True)
+    logprobs = fields.Raw(allow_none=True)
+    finish_reason = fields.String(required=True, allow_none=True)
+
+
+class ChatUsageSchema(Schema):
+    prompt_tokens = fields.Integer(required=True)
+    completion_tokens = fields.Integer(required=True)
+    total_tokens = fields.Integer(required=True)
+    prompt_tokens_details = fields.Dict()
+    completion_tokens_details = fields.Dict()
+
+
+class ChatCompletionObjectSchema(Schema):
+    """A whole completion (`stream` false); with an upstream LLM, its answer is relayed as it came."""
+
+    id = fields.String(required=True)
+    object = fields.String(required=True, validate=validate.Equal("chat.completion"))
+    created = fields.Integer(required=True)
+    model = fields.String(required=True)
+    choices = fields.List(fields.Nested(ChoiceSchema), required=True)
+    usage = fields.Nested(ChatUsageSchema, allow_none=True)
+
+
+class ChatChunkEventSchema(Schema):
+    """One server-sent event of `stream=true`: a `chat.completion.chunk` JSON, the last one `[DONE]`."""
+
+    data = fields.String(required=True)

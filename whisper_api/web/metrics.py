@@ -29,6 +29,7 @@ from prometheus_client import (
 
 from whisper_api.engine.loading import ModelLocation
 from whisper_api.engine.types import Transcriber
+from whisper_api.web.apidoc import documented
 
 PREFIX = "whisper_api"
 
@@ -59,6 +60,16 @@ QUEUE_DEPTH = Gauge(
     "Requests waiting for a model, summed over live workers",
     multiprocess_mode="livesum",
 )
+SLOTS = Gauge(
+    f"{PREFIX}_slots",
+    "Transcriptions the live workers run at once (WHISPER_API_MAX_CONCURRENT per worker), summed",
+    multiprocess_mode="livesum",
+)
+SLOTS_BUSY = Gauge(
+    f"{PREFIX}_slots_busy",
+    "Transcriptions running now, summed over live workers (busy / slots: what autoscaling follows)",
+    multiprocess_mode="livesum",
+)
 REJECTIONS = Counter(
     f"{PREFIX}_rejections",
     "Requests refused before transcription because the server is busy, by reason",
@@ -83,6 +94,10 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@documented(
+    "Prometheus metrics of every worker (needs a key when keys are set)",
+    responses={200: ("Prometheus text format", {CONTENT_TYPE_LATEST: str})},
+)
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

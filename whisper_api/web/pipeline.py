@@ -23,7 +23,7 @@ from whisper_api.engine.types import Audio, Segment, Task, TranscriptionInfo, Tr
 from whisper_api.errors import ApiError, AudioTooLongError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import Admission, Slot, client_gone
 from whisper_api.web.aliases import resolve_model_name
-from whisper_api.web.observe import note_audio_work
+from whisper_api.web.request_log import note_audio_work
 from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
