@@ -22,6 +22,7 @@ from whisper_api.engine.speech import SpeechChunk, SpeechOptions, Voice
 from whisper_api.engine.tokens import audio_tokens, token_counter
 from whisper_api.errors import ClientDisconnectedError, InvalidRequestError
 from whisper_api.web import metrics
+from whisper_api.web.body import load_json_body
 from whisper_api.web.responses import close_iterator, error_event, json_response, sse, sse_response
 from whisper_api.web.speech_schemas import SpeechSchema
 from whisper_api.web.state import AppState, get_state
@@ -53,7 +54,7 @@ CHARS_PER_AUDIO_SECOND = 15.0
 def create_speech() -> Response:
     state = get_state()
     with state.pipeline.admit(request.environ) as job:  # 429 before the body is read
-        body = request.get_json(silent=True)
+        body = load_json_body(request)
         if not isinstance(body, dict):
             raise InvalidRequestError(
                 "We could not parse the JSON body of your request. The body must be a JSON object "
