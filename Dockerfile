@@ -20,9 +20,11 @@
 #   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 \
 #                --build-arg TORCH_INDEX= -t whisper_api:cuda .
 # Add the openai-whisper engine (torch) with --build-arg WITH_OPENAI_WHISPER=1.
+# Text to speech (piper-tts, GPL-3.0; its voice is CC0) is in by default; leave it out with WITH_SPEECH=0.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 ARG WITH_OPENAI_WHISPER=0
+ARG WITH_SPEECH=1
 # CPU torch wheels; empty for the default (CUDA) wheels from PyPI.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
@@ -46,12 +48,14 @@ ENV PATH=/opt/venv/bin:$PATH
 
 # The pinned dependencies first (the slow layer), so a code change rebuilds only what follows.
 # The cache mount keeps downloaded wheels between builds on the same machine, outside the image.
-COPY requirements.txt requirements-openai-whisper.txt requirements-openai-whisper-nodeps.txt /tmp/req/
+COPY requirements.txt requirements-openai-whisper.txt requirements-openai-whisper-nodeps.txt \
+     requirements-speech.txt /tmp/req/
 RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_conf \
     --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     if [ -s /run/secrets/pip_conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip_conf; fi \
     && if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
     && pip install -r /tmp/req/requirements.txt \
+    && if [ "$WITH_SPEECH" = 1 ]; then pip install -r /tmp/req/requirements-speech.txt; fi \
     && if [ "$WITH_OPENAI_WHISPER" = 1 ]; then \
         pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -r /tmp/req/requirements-openai-whisper.txt \
         && pip install --no-deps -r /tmp/req/requirements-openai-whisper-nodeps.txt; \

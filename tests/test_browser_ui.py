@@ -40,7 +40,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, server_url: str):  # noqa: ANN001 - playwright's Browser
+def page(browser, server_url: str):
     context = browser.new_context(viewport={"width": 1000, "height": 900})
     page = context.new_page()
     page.requested = []
@@ -56,7 +56,7 @@ def _only_from(server_url: str, urls: list[str]) -> list[str]:
     return [url for url in urls if not url.startswith(("data:", "blob:")) and urlsplit(url).netloc != origin]
 
 
-def _drop_file(page, path: Path) -> None:  # noqa: ANN001 - playwright's Page
+def _drop_file(page, path: Path) -> None:
     """Drag-and-drop, as a user would from a file manager: a `drop` event carrying the file."""
     data = base64.b64encode(path.read_bytes()).decode()
     transfer = page.evaluate_handle(
@@ -71,7 +71,7 @@ def _drop_file(page, path: Path) -> None:  # noqa: ANN001 - playwright's Page
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
-def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audio_dir: Path) -> None:  # noqa: ANN001
+def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audio_dir: Path) -> None:
     page.goto(server_url + "/")
     page.wait_for_selector("#model option[value='tiny.en']", state="attached")
     page.select_option("#model", "tiny.en")
@@ -90,7 +90,7 @@ def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audi
     assert _only_from(server_url, page.requested) == []
 
 
-def test_page_downloads_subtitles_as_srt(page, server_url: str, audio_dir: Path) -> None:  # noqa: ANN001
+def test_page_downloads_subtitles_as_srt(page, server_url: str, audio_dir: Path) -> None:
     page.goto(server_url + "/")
     page.wait_for_selector("#model option[value='tiny.en']", state="attached")
     page.select_option("#model", "tiny.en")
@@ -104,10 +104,36 @@ def test_page_downloads_subtitles_as_srt(page, server_url: str, audio_dir: Path)
     assert "ask not what your country" in text.lower()
 
 
-def test_docs_page_renders_the_api_from_the_server_alone(page, server_url: str) -> None:  # noqa: ANN001
+def test_docs_page_renders_the_api_from_the_server_alone(page, server_url: str) -> None:
     page.goto(server_url + "/docs")
     # Swagger UI draws one block per operation of /openapi.json.
     page.wait_for_selector('[data-path="/v1/audio/transcriptions"]', timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert server_url + "/openapi.json" in page.requested
+    assert _only_from(server_url, page.requested) == []
+
+
+def test_page_speaks_typed_text_with_a_chosen_voice(page, server_url: str) -> None:  # noqa: ANN001
+    pytest.importorskip("piper", reason="text to speech needs requirements-speech.txt")
+    page.goto(server_url + "/")
+    page.wait_for_selector("#voice option[value='en_US-joe-medium']", state="attached")
+    assert page.locator("#model option[value='tts-1']").count() == 0  # voices are not Whisper models
+    page.select_option("#voice", "en_US-joe-medium")
+    page.select_option("#speak-format", "wav")
+    page.fill("#speak-text", "Hello from the try it page.")
+    page.click("#speak")
+    page.wait_for_function(
+        "document.querySelector('#speak-status').textContent.startsWith('Done')", timeout=120_000
+    )
+    (answer,) = [h for url, h in page.answers if url.endswith("/v1/audio/speech")]
+    assert answer["content-type"] == "audio/wav"
+    # The browser itself decodes what it received: a second or more of sound.
+    seconds = page.evaluate(
+        """async () => {
+            const blob = await (await fetch(document.querySelector('#player').src)).blob();
+            const buffer = await new AudioContext().decodeAudioData(await blob.arrayBuffer());
+            return buffer.duration;
+        }"""
+    )
+    assert 1.0 < seconds < 6.0
     assert _only_from(server_url, page.requested) == []

@@ -113,6 +113,22 @@ class ServerBusyError(ApiError):
     code = "server_busy"
 
 
+class RequestTimeoutError(ApiError):
+    """The client sent its request head or body too slowly (see WHISPER_API_HEADER_TIMEOUT)."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class TooManyConnectionsError(ApiError):
+    """The worker holds as many client connections as it may (WHISPER_API_MAX_CONNECTIONS)."""
+
+    status = 503
+    type = "server_error"
+    code = "too_many_connections"
+
+
 class AudioTooLongError(InvalidRequestError):
     """The audio lasts longer than the server accepts (declared or decoded)."""
 

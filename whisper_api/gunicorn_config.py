@@ -35,6 +35,12 @@ threads = _settings.threads
 timeout = _settings.timeout  # a long file must never be mistaken for a hung worker
 graceful_timeout = _settings.graceful_timeout  # SIGTERM: requests in flight may finish
 keepalive = 5
+# Past WHISPER_API_MAX_CONNECTIONS the worker still accepts, to answer 503 at once and close
+# (see whisper_api/worker.py); past this many more, connections wait in the kernel's backlog.
+worker_connections = _settings.max_connections + 64
+# Clients must not set WSGI variables: SCRIPT_NAME/PATH_INFO from a request header are ignored even
+# from loopback (a proxy's prefix comes as X-Forwarded-Prefix, see WHISPER_API_TRUSTED_PROXIES).
+forwarder_headers = ""
 preload_app = False  # a CTranslate2 model loaded before fork() hangs in the child
 worker_tmp_dir = "/dev/shm"
 control_socket_disable = True  # one fixed socket path would collide between instances on a host

@@ -11,7 +11,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bench.clips import silent_flac
 from whisper_api.engine.audio import decode_audio
+
+__all__ = ["silent_flac"]
 
 #: (container format, codec, extension) for every upload type OpenAI lists.
 CONTAINERS = {
@@ -79,26 +82,6 @@ def transcode(source: Path | bytes, fmt: str, codec: str, rate: int = 16_000) ->
     return out_buf.getvalue()
 
 
-def silent_flac(seconds: float, rate: int = 8_000) -> bytes:
-    """A small FLAC holding `seconds` of digital silence (hours compress to a few MB)."""
-    buf = io.BytesIO()
-    block = rate * 10
-    zeros = np.zeros((1, block), dtype=np.int16)
-    with av.open(buf, "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=rate, layout="mono")
-        written = 0
-        while written < seconds * rate:
-            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = written
-            for packet in stream.encode(frame):
-                out.mux(packet)
-            written += block
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
 def without_declared_length(flac: bytes) -> bytes:
     """The same FLAC with STREAMINFO's total-samples set to 0 ("unknown"), as a liar would."""
     data = bytearray(flac)
@@ -117,6 +100,16 @@ def wav_bytes(samples: np.ndarray, rate: int = 16_000) -> bytes:
         w.setframerate(rate)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return buf.getvalue()
+
+
+def float_wav_bytes(samples: np.ndarray, rate: int = 16_000, dtype: str = "<f4") -> bytes:
+    """Mono IEEE-float WAV (format 3) of `samples` as they are: NaN, infinities and all."""
+    data = np.asarray(samples).astype(dtype).tobytes()
+    width = np.dtype(dtype).itemsize
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * width, width, 8 * width)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def _boxes(data: bytes) -> list[tuple[bytes, bytes]]:

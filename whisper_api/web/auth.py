@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from pathlib import Path
 
 from flask import Flask, request
 
 from whisper_api.config import Settings
 from whisper_api.errors import AuthenticationError, MissingApiKeyError
+from whisper_api.web.realtime.secrets import EXTENSION_KEY as SECRETS_KEY
+from whisper_api.web.realtime.secrets import SCOPE as SECRET_SCOPE
+from whisper_api.web.realtime.secrets import ClientSecrets
+
+logger = logging.getLogger(__name__)
+
+#: Keys shorter than this are easy to guess; they work, but the server warns at start.
+MIN_KEY_LENGTH = 16
 
 #: Paths load balancers and browsers reach without a key (probes, the API description).
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
@@ -67,14 +76,35 @@ def presented_key(authorization: str | None, api_key_header: str | None) -> str 
     return None
 
 
+def websocket_key(protocols: str | None) -> str | None:
+    """The key a browser offers as the WebSocket sub-protocol `openai-insecure-api-key.<key>`."""
+    for protocol in (protocols or "").split(","):
+        name, _, key = protocol.strip().partition(".")
+        if name == "openai-insecure-api-key" and key:
+            return key
+    return None
+
+
 def masked(key: str) -> str:
     """OpenAI shows a wrong key as `sk-abc***xyz`; short keys are not shown at all."""
-    return f"{key[:3]}***{key[-3:]}" if len(key) >= 16 else "***"
+    return f"{key[:3]}***{key[-3:]}" if len(key) >= MIN_KEY_LENGTH else "***"
 
 
 def register_auth(app: Flask, settings: Settings) -> KeyChecker:
     """Require a key on every path but the open ones, when any key is configured."""
-    checker = KeyChecker(load_keys(settings))
+    keys = load_keys(settings)
+    short = sum(len(key) < MIN_KEY_LENGTH for key in keys)
+    if short:
+        logger.warning(
+            "%d of %d API keys are shorter than %d characters and easy to guess; use long random "
+            "keys (e.g. `openssl rand -hex 24`)",
+            short,
+            len(keys),
+            MIN_KEY_LENGTH,
+        )
+    checker = KeyChecker(keys)
+    ephemeral = ClientSecrets(keys)
+    app.extensions[SECRETS_KEY] = ephemeral
 
     @app.before_request
     def require_key() -> None:
@@ -83,8 +113,12 @@ def register_auth(app: Flask, settings: Settings) -> KeyChecker:
         if request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES):
             return
         key = presented_key(request.headers.get("Authorization"), request.headers.get("api-key"))
+        if key is None and request.path.startswith("/v1/realtime"):  # browsers cannot set headers
+            key = websocket_key(request.headers.get("Sec-WebSocket-Protocol"))
         if key is None:
             raise MissingApiKeyError(MISSING_KEY_MESSAGE)
+        if key.startswith("ek_") and request.path in SECRET_SCOPE and ephemeral.accepts(key):
+            return  # a browser's short-lived Realtime secret, minted with a real key
         if not checker.accepts(key):
             raise AuthenticationError(f"Incorrect API key provided: {masked(key)}.")
 

@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
-from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from marshmallow import Schema, ValidationError, fields
+from werkzeug.exceptions import HTTPException
 
 from whisper_api.errors import (
     ApiError,
@@ -25,11 +25,27 @@ logger = logging.getLogger(__name__)
 FORM_MIMETYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
 
+class ErrorBodySchema(Schema):
+    message = fields.String(required=True)
+    type = fields.String(required=True)
+    param = fields.String(required=True, allow_none=True)
+    code = fields.String(required=True, allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """OpenAI's error envelope, used for every 4xx and 5xx."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+_ERROR = ErrorSchema()
+
+
 def error_response(error: ApiError) -> Response:
     headers = dict(error.headers)
     if error.status >= 500 and error.status != 503:
         headers.setdefault("x-should-retry", "false")  # retrying a server fault repeats it
-    return json_response(error.to_dict(), error.status, headers)
+    return json_response(_ERROR.dump(error.to_dict()), error.status, headers)
 
 
 def from_validation_error(exc: ValidationError, *, form: bool = False) -> InvalidRequestError:
@@ -64,11 +80,6 @@ def _first_problem(messages: Any, path: str = "", *, index_lists: bool = True) -
 
 def from_http_exception(exc: HTTPException) -> ApiError:
     status = exc.code or 500
-    if isinstance(exc, RequestEntityTooLarge) or status == 413:
-        return PayloadTooLargeError(
-            "Maximum content size limit exceeded: the request body is larger than the server "
-            "accepts (see WHISPER_API_MAX_UPLOAD_BYTES)."
-        )
     if status == 404:
         return NotFoundError("Unknown request URL. Please check the URL and method.")
     if status == 405:
@@ -106,7 +117,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:
-        if exc.code == 413 and has_request_context():
+        if exc.code == 413:  # handlers run inside the request: its length says which limit
             return error_response(too_large_error())
         return error_response(from_http_exception(exc))
 

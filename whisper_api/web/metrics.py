@@ -29,6 +29,7 @@ from prometheus_client import (
 
 from whisper_api.engine.loading import ModelLocation
 from whisper_api.engine.types import Transcriber
+from whisper_api.web.apidoc import documented
 
 PREFIX = "whisper_api"
 
@@ -93,6 +94,10 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@documented(
+    "Prometheus metrics of every worker (needs a key when keys are set)",
+    responses={200: ("Prometheus text format", {CONTENT_TYPE_LATEST: str})},
+)
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -146,3 +151,29 @@ def waiting_in_queue() -> Iterator[None]:
 def reject(reason: str) -> None:
     """Count a request turned away before transcription (`queue_full`, `queue_timeout`, ...)."""
     REJECTIONS.labels(reason=reason).inc()
+
+
+SPEECH_CHARACTERS = Counter(
+    f"{PREFIX}_speech_characters",
+    "Characters of text synthesised into speech, by voice",
+    ["voice"],
+)
+SPEECH_AUDIO_SECONDS = Counter(
+    f"{PREFIX}_speech_audio_seconds",
+    "Seconds of speech audio produced, by voice",
+    ["voice"],
+)
+SPEECH_REALTIME_FACTOR = Histogram(
+    f"{PREFIX}_speech_realtime_factor",
+    "Synthesis time divided by the audio duration produced, per piece (below 1 = faster than real time)",
+    ["voice"],
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5),
+)
+
+
+def observe_speech(voice: str, characters: int, audio_seconds: float, processing_seconds: float) -> None:
+    """Count one synthesised piece of speech."""
+    SPEECH_CHARACTERS.labels(voice=voice).inc(characters)
+    SPEECH_AUDIO_SECONDS.labels(voice=voice).inc(audio_seconds)
+    if audio_seconds > 0:
+        SPEECH_REALTIME_FACTOR.labels(voice=voice).observe(processing_seconds / audio_seconds)

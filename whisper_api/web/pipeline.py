@@ -10,7 +10,7 @@ slot into a `SegmentStream`, which then owns it until the stream is closed (by t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -23,7 +23,7 @@ from whisper_api.engine.types import Audio, Segment, Task, TranscriptionInfo, Tr
 from whisper_api.errors import ApiError, AudioTooLongError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import Admission, Slot, client_gone
 from whisper_api.web.aliases import resolve_model_name
-from whisper_api.web.observe import note_audio_work
+from whisper_api.web.request_log import note_audio_work
 from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,10 @@ class Pipeline:
         """A place in this worker, or ServerBusyError (429 + Retry-After) before the body is read."""
         slot = self.admission.enter(lambda: client_gone(environ))
         return Job(self, slot)
+
+    def admit_live(self, is_gone: Callable[[], bool]) -> Job:
+        """As `admit`, for work outside an HTTP request (a Realtime session's utterance)."""
+        return Job(self, self.admission.enter(is_gone))
 
     def token_counter(self, model: str) -> TokenCounter | None:
         """`model`'s tokenizer (a served local name), for OpenAI's token usage."""
@@ -131,7 +135,12 @@ class Job:
         if left <= 0:
             raise _with_param(AudioTooLongError(settings.max_audio_seconds), param)
         try:
-            audio = decode_audio(data, max_seconds=left, timeout=settings.decode_timeout)
+            audio = decode_audio(
+                data,
+                max_seconds=left,
+                timeout=settings.decode_timeout,
+                keep_seconds=settings.decoded_audio_seconds,
+            )
         except AudioTooLongError as exc:
             raise _with_param(AudioTooLongError(settings.max_audio_seconds), param) from exc
         except InvalidRequestError as exc:
@@ -141,6 +150,30 @@ class Job:
         if self._model is not None:
             note_audio_work(self._model.name, self._task, self._audio_seconds)
         return audio
+
+    def take_audio(self, audio: Audio) -> Audio:
+        """As `decode`, for audio that arrived already decoded (a live stream's utterance)."""
+        settings = self._pipeline.settings
+        self._slot.wait_turn()
+        if self._audio_seconds + audio.duration > settings.max_audio_seconds:
+            raise AudioTooLongError(settings.max_audio_seconds)
+        self._audio_seconds += audio.duration
+        self._slot.set_deadline(
+            settings.timeout_base + self._audio_seconds * settings.timeout_per_audio_second
+        )
+        return audio
+
+    # --- work that makes audio instead of reading it (text to speech) --------------------------------
+
+    def start_speaking(self, audio_seconds: float) -> None:
+        """Wait for a running place for synthesis; its deadline scales with the audio it will make."""
+        settings = self._pipeline.settings
+        self._slot.wait_turn()
+        self._slot.set_deadline(settings.timeout_base + audio_seconds * settings.timeout_per_audio_second)
+
+    def guard(self, items: Iterator[T]) -> Iterator[T]:
+        """`items`, stopped when the deadline passes or the client leaves."""
+        return self._slot.guard(items)
 
     # --- the engine ----------------------------------------------------------------------------------
 
