@@ -51,7 +51,7 @@ def _env_file(path: Path) -> dict[str, str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """whisper_api's wheel, built from a copy of the sources (the checkout stays clean)."""
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+    for name in ("pyproject.toml", "requirements.txt", "requirements-speech.txt", "README.md"):
         shutil.copy(ROOT / name, source)
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(ROOT / "whisper_api", source / "whisper_api", ignore=ignore)
@@ -117,8 +117,10 @@ def test_wheel_holds_every_package_file(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert shipped <= names, sorted(shipped - names)
     assert "whisper-api = whisper_api.serve:main" in entry_points
+    assert "Provides-Extra: speech" in metadata
 
 
 def test_unit_passes_systemd_analyze_verify(installed: Path) -> None:
