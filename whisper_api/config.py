@@ -240,6 +240,28 @@ class Settings:
         "File with one API key per line (`#` comments); adds to WHISPER_API_KEYS",
     )
 
+    realtime_max_sessions: int = _setting(
+        4,
+        "WHISPER_API_REALTIME_MAX_SESSIONS",
+        "Realtime WebSocket sessions one worker holds at once (each keeps a gunicorn thread; capped so "
+        "two threads stay free for HTTP); past that the handshake gets 429",
+    )
+    realtime_idle_timeout: float = _setting(
+        60.0,
+        "WHISPER_API_REALTIME_IDLE_TIMEOUT",
+        "Seconds a Realtime session may go without a client event before it is closed",
+    )
+    realtime_max_session_seconds: float = _setting(
+        3600.0,
+        "WHISPER_API_REALTIME_MAX_SESSION_SECONDS",
+        "Longest a Realtime session may last, in seconds (OpenAI's limit is 60 minutes)",
+    )
+    realtime_max_buffer_seconds: float = _setting(
+        120.0,
+        "WHISPER_API_REALTIME_MAX_BUFFER_SECONDS",
+        "Seconds of audio a Realtime session may hold uncommitted: server VAD commits it, without "
+        "turn detection the session is closed",
+    )
     voices_dir: Path | None = _setting(
         None,
         "WHISPER_API_VOICES_DIR",
@@ -273,6 +295,11 @@ class Settings:
     def effective_max_queue(self) -> int:
         """Waiting room that still leaves one gunicorn thread free for /health and 429s."""
         return max(0, min(self.max_queue, self.threads - self.effective_max_concurrent - 1))
+
+    @property
+    def effective_realtime_sessions(self) -> int:
+        """Sessions per worker, leaving two gunicorn threads for HTTP requests and probes."""
+        return max(0, min(self.realtime_max_sessions, self.threads - 2))
 
     @property
     def cpu_count(self) -> int:
