@@ -100,6 +100,8 @@ class _Transcription:
         policy = self.policy
         pos = 0.0
         conditioning = prompt
+        # The user's prompt stays at the head of the earlier text until a reset, as in Whisper.
+        self.context = [prompt.strip() + " "] if prompt else []
         try:
             while pos < self.duration:
                 cut = min(pos + policy.chunk_seconds, self.duration)
