@@ -119,6 +119,12 @@ class _Transcription:
                             # Cut short by the chunk's end: decoded again, whole, with the next chunk.
                             crossing = segment.start
                             break
+                        unsure = segment.avg_logprob < policy.condition_min_logprob
+                        if unsure and self.last_end > pos + policy.edge_seconds and not final:
+                            # An unsure window (another language forced into this one) can run on
+                            # over what follows: keep its first segment, decode the rest afresh.
+                            crossing = segment.start
+                            break
                         yield from self.fill(max(self.last_end, pos), segment.start)
                         yield self.emit(segment)
                         self.condition_on(segment)
