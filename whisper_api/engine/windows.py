@@ -11,7 +11,8 @@ passages. This driver fixes both, for any engine that can decode a short array:
   whole window later when the decoder stopped early; a segment that a longer chunk's cut may have
   cut short is decoded again, whole, with the next chunk;
 - the text of confident segments conditions the next chunk, as the engine conditions each window
-  on the previous one; unsure text (another language forced into this one, noise) does not;
+  on the previous one; an unsure window (another language forced into this one, noise) keeps only
+  its first segment and conditions nothing, so it cannot run on over the speech that follows;
 - a stretch longer than `gap_seconds` between two segments, or a chunk that yielded nothing, is
   checked with a voice activity detector, and speech found there is decoded on its own, without
   the conditioning that made the decoder skip it.
