@@ -8,13 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_api.engine.languages import pick_language
 from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
     Segment,
     TranscriptionInfo,
     TranscriptionOptions,
+    VadSettings,
     Word,
 )
 
@@ -78,6 +81,9 @@ class FasterWhisperTranscriber:
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         language = options.language if self.multilingual else "en"
+        probability: float | None = None
+        if language is None and options.languages:
+            language, probability = self._detect_among(audio, options.languages)
         segments, info = self._model.transcribe(
             audio.samples,
             language=language,
@@ -87,13 +93,37 @@ class FasterWhisperTranscriber:
             initial_prompt=options.prompt or None,
             word_timestamps=options.word_timestamps,
             vad_filter=options.vad_filter,
+            vad_parameters=_vad_parameters(options.vad),
+            hotwords=" ".join(options.keywords) or None,
         )
         record = TranscriptionInfo(
             language=info.language,
-            language_probability=float(info.language_probability),
+            language_probability=float(info.language_probability if probability is None else probability),
             duration=float(info.duration),
         )
-        return record, _segments(segments)
+        converted = _segments(segments)
+        if options.logprobs:
+            converted = with_logprobs(
+                converted, FasterScorer(self._model, audio, info.language, options.task)
+            )
+        return record, converted
+
+    def _detect_among(self, audio: Audio, allowed: tuple[str, ...]) -> tuple[str, float]:
+        """Detect the language of the first 30 s, choosing among `allowed` only."""
+        if len(allowed) == 1:
+            return allowed[0], 1.0
+        _, _, probabilities = self._model.detect_language(audio=audio.samples)
+        return pick_language(probabilities, allowed)
+
+
+def _vad_parameters(vad: VadSettings | None) -> dict[str, float] | None:
+    if vad is None:
+        return None
+    return {
+        "threshold": vad.threshold,
+        "speech_pad_ms": vad.speech_pad_ms,
+        "min_silence_duration_ms": vad.min_silence_ms,
+    }
 
 
 def _segments(segments: Generator) -> Iterator[Segment]:

@@ -17,13 +17,16 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine.checkpoints import load_whisper_model
+from whisper_api.engine.languages import pick_language
 from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.logprobs import TorchScorer, with_logprobs
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
     Segment,
     TranscriptionInfo,
     TranscriptionOptions,
+    VadSettings,
     Word,
 )
 
@@ -89,13 +92,20 @@ class OpenAIWhisperTranscriber:
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         language = options.language if self.multilingual else "en"
         probability = 1.0
-        if language is None:
-            language, probability = self._detect_language(audio)
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        elif language is None:
+            language, probability = self._detect_language(audio, options.languages)
         info = TranscriptionInfo(language=language, language_probability=probability, duration=audio.duration)
-        return info, self._segments(audio, options, language)
+        segments = self._segments(audio, options, language)
+        if options.logprobs:
+            segments = with_logprobs(
+                segments, TorchScorer(self._model, audio, language, options.task, self._lock)
+            )
+        return info, segments
 
-    def _detect_language(self, audio: Audio) -> tuple[str, float]:
-        """The most likely language of the first 30 s, as openai-whisper's transcribe() decides it."""
+    def _detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+        """The most likely language of the first 30 s (among `allowed` when given)."""
         import whisper
 
         mel = whisper.log_mel_spectrogram(
@@ -106,15 +116,14 @@ class OpenAIWhisperTranscriber:
             segment = segment.half()
         with self._lock:
             _, probs = self._model.detect_language(segment)
-        language = max(probs, key=probs.get)
-        return language, float(probs[language])
+        return pick_language(((code, float(p)) for code, p in probs.items()), allowed)
 
     def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
         import whisper
 
         kwargs: dict[str, Any] = {}
         if options.vad_filter:
-            clips = speech_clips(audio)
+            clips = speech_clips(audio, options.vad)
             if not clips:
                 return
             kwargs["clip_timestamps"] = clips
@@ -124,7 +133,7 @@ class OpenAIWhisperTranscriber:
                 audio.samples,
                 verbose=None,
                 temperature=options.temperatures,
-                initial_prompt=options.prompt or None,
+                initial_prompt=keyword_prompt(options.keywords, options.prompt),
                 word_timestamps=options.word_timestamps,
                 task=options.task,
                 language=language,
@@ -137,11 +146,24 @@ class OpenAIWhisperTranscriber:
             yield _segment(index, segment)
 
 
-def speech_clips(audio: Audio) -> list[float]:
+def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:
+    """openai-whisper has no hotwords: the keywords lead the prompt, which conditions decoding."""
+    text = " ".join([*keywords, prompt or ""]).strip()
+    return text or None
+
+
+def speech_clips(audio: Audio, vad: VadSettings | None = None) -> list[float]:
     """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    chunks = get_speech_timestamps(audio.samples, VadOptions())
+    options = VadOptions()
+    if vad is not None:
+        options = VadOptions(
+            threshold=vad.threshold,
+            speech_pad_ms=vad.speech_pad_ms,
+            min_silence_duration_ms=vad.min_silence_ms,
+        )
+    chunks = get_speech_timestamps(audio.samples, options)
     return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
 
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.tokens import token_counter
-from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
+from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, VadSettings, collect
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import client_gone
 from whisper_api.web.aliases import resolve_model_name
@@ -64,7 +64,14 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         segments = slot.guard(segments)
         if params["stream"]:
             counter = token_counter(state.registry.locate(name).path)
-            response = stream_transcript(info, segments, counter=counter, prompt=params["prompt"])
+            response = stream_transcript(
+                info,
+                segments,
+                counter=counter,
+                prompt=params["prompt"],
+                logprobs=options.logprobs,
+                languages=wants_languages(params),
+            )
             response.call_on_close(slot.release)  # the stream holds the slot until it ends
             streaming = True
             return response
@@ -77,6 +84,8 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         response_format=params["response_format"],
         task=task,
         granularities=params["timestamp_granularities"],
+        logprobs=options.logprobs,
+        languages=wants_languages(params),
     )
 
 
@@ -96,14 +105,42 @@ def _options(
                 "multilingual model.",
                 param="language",
             )
+    languages = tuple(params["languages"])
+    if not transcriber.multilingual and languages:
+        if "en" not in languages:
+            raise InvalidRequestError(
+                f"Model '{transcriber.name}' is English-only; languages {list(languages)} need a "
+                "multilingual model.",
+                param="languages",
+            )
+        languages = ("en",)
     # Word alignment costs time; OpenAI only returns words in verbose_json, so skip it otherwise.
     wants_words = "word" in params["timestamp_granularities"] and params["response_format"] == "verbose_json"
+    chunking = params["chunking_strategy"]
+    if chunking is not None:  # `auto` or server_vad: OpenAI chunks on speech, so VAD is on
+        vad = True
+    elif params["vad_filter"] is not None:
+        vad = params["vad_filter"]
     return TranscriptionOptions(
         task=task,
         language=language,
         prompt=params["prompt"],
         temperature=params["temperature"],
         word_timestamps=wants_words,
-        vad_filter=vad if params["vad_filter"] is None else params["vad_filter"],
+        vad_filter=vad,
         beam_size=beam_size,
+        languages=languages,
+        keywords=tuple(params["keywords"]),
+        vad=chunking if isinstance(chunking, VadSettings) else None,
+        logprobs=wants_logprobs(params),
     )
+
+
+def wants_logprobs(params: dict[str, Any]) -> bool:
+    """Scoring costs an encoder pass per window: only when asked, and where OpenAI returns them."""
+    return "logprobs" in params["include"] and (params["stream"] or params["response_format"] == "json")
+
+
+def wants_languages(params: dict[str, Any]) -> bool:
+    """`languages: [{code}]` is gpt-transcribe's response field; sent to those who use it."""
+    return params["model"].strip() == "gpt-transcribe" or bool(params["languages"])

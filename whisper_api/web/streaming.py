@@ -17,6 +17,8 @@ from flask import Response, stream_with_context
 from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Segment, TranscriptionInfo
 from whisper_api.errors import ApiError, ClientDisconnectedError, InternalError
+from whisper_api.web.diarized import render_diarized_segment, segment_id
+from whisper_api.web.formatting import render_languages, render_logprobs
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +76,13 @@ def transcript_events(
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
+    logprobs: bool = False,
+    languages: bool = False,
 ) -> Iterator[str]:
-    """Deltas as segments are decoded, one `done` with the whole text, then `[DONE]`."""
+    """Deltas as segments are decoded, one `done` with the whole text, then `[DONE]`.
+
+    Diarized segments (a `speaker` set) also get a `transcript.text.segment` event each.
+    """
     parts: list[str] = []
     decoded: list[Segment] = []
     try:
@@ -85,8 +92,19 @@ def transcript_events(
             if not delta:
                 continue
             parts.append(delta)
-            yield sse({"type": "transcript.text.delta", "delta": delta})
+            event: dict[str, Any] = {"type": "transcript.text.delta", "delta": delta}
+            if logprobs:
+                event["logprobs"] = render_logprobs([segment])
+            if segment.speaker is not None:
+                event["segment_id"] = segment_id(segment)
+            yield sse(event)
+            if segment.speaker is not None:
+                yield sse(render_diarized_segment(segment))
         done: dict[str, Any] = {"type": "transcript.text.done", "text": "".join(parts).strip()}
+        if logprobs:
+            done["logprobs"] = render_logprobs(decoded)
+        if languages:
+            done["languages"] = render_languages(info)
         if counter is not None:
             done["usage"] = token_usage(info, decoded, counter, prompt)
         yield sse(done)
@@ -114,5 +132,10 @@ def stream_transcript(
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
+    logprobs: bool = False,
+    languages: bool = False,
 ) -> Response:
-    return sse_response(transcript_events(info, segments, counter=counter, prompt=prompt))
+    events = transcript_events(
+        info, segments, counter=counter, prompt=prompt, logprobs=logprobs, languages=languages
+    )
+    return sse_response(events)
