@@ -172,3 +172,22 @@ def test_more_than_four_known_speakers_is_400(client: FlaskClient, jfk_wav: byte
         },
     )
     assert response.status_code == 400
+
+
+def test_mono_diarization_without_the_speaker_model_is_a_400_saying_how_to_install(
+    client: FlaskClient, jfk_wav: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whisper_api.engine import speaker_encoder
+
+    monkeypatch.setattr(speaker_encoder, "weights_path", lambda: None)
+    response = post(client, jfk_wav, model="gpt-4o-transcribe-diarize", response_format="diarized_json")
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "diarization_unavailable"
+    assert "scripts/setup diarization" in error["message"]
+
+
+def test_translation_has_no_diarized_json(client: FlaskClient, jfk_wav: bytes) -> None:
+    response = post(client, jfk_wav, url="/v1/audio/translations", response_format="diarized_json")
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "response_format"

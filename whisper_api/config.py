@@ -117,6 +117,23 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    diarization_threshold: float = _setting(
+        0.8,
+        "WHISPER_API_DIARIZATION_THRESHOLD",
+        "Mono diarization: cosine similarity of speaker embeddings under which two voices are "
+        "different speakers (higher finds more speakers)",
+    )
+    diarization_max_speakers: int = _setting(
+        8, "WHISPER_API_DIARIZATION_MAX_SPEAKERS", "Most speakers mono diarization tells apart"
+    )
+    diarization_max_channels: int = _setting(
+        8,
+        "WHISPER_API_DIARIZATION_MAX_CHANNELS",
+        "Most channels transcribed one speaker each (more channels are mixed and diarized as mono)",
+    )
+    known_speaker_max_seconds: float = _setting(
+        30.0, "WHISPER_API_KNOWN_SPEAKER_MAX_SECONDS", "Longest `known_speaker_references[]` clip (seconds)"
+    )
     chat_upstream_base_url: str | None = _setting(
         None,
         "CHAT_UPSTREAM_BASE_URL",

@@ -13,6 +13,14 @@ from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, Va
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import client_gone
 from whisper_api.web.aliases import resolve_model_name
+from whisper_api.web.diarization import (
+    diarized_transcription,
+    known_speakers,
+    split_channels,
+    wants_diarization,
+)
+from whisper_api.web.diarized import render_diarized
+from whisper_api.web.errors import json_response
 from whisper_api.web.formatting import render_transcript
 from whisper_api.web.observe import note_audio_work
 from whisper_api.web.schemas import (
@@ -52,15 +60,22 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         name = resolve_model_name(params["model"], state.registry.default_name)
         if not state.registry.is_served(name):
             raise ModelNotFoundError(params["model"])
+        diarize = wants_diarization(params)
+        known = known_speakers(params, settings) if diarize else []
         slot.wait_turn()
         audio = decode_audio(data, max_seconds=settings.max_audio_seconds, timeout=settings.decode_timeout)
+        channels = split_channels(data, settings) if diarize else []
         del data
         note_audio_work(name, task, audio.duration)
         slot.set_deadline(settings.timeout_base + audio.duration * settings.timeout_per_audio_second)
         transcriber = state.registry.get(name)
         options = _options(params, task, transcriber, settings.beam_size, settings.vad_filter)
         slot.check()
-        info, segments = transcriber.transcribe(audio, options)
+        if diarize:
+            info, segments = diarized_transcription(transcriber, audio, channels, options, known, settings)
+        else:
+            info, segments = transcriber.transcribe(audio, options)
+        del channels
         segments = slot.guard(segments)
         if params["stream"]:
             counter = token_counter(state.registry.locate(name).path)
@@ -79,6 +94,8 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
     finally:
         if not streaming:
             slot.release()
+    if params["response_format"] == "diarized_json":
+        return json_response(render_diarized(transcript))
     return render_transcript(
         transcript,
         response_format=params["response_format"],

@@ -138,6 +138,13 @@ class TranscriptionSchema(AudioRequestSchema):
 class TranslationSchema(AudioRequestSchema):
     """`POST /v1/audio/translations`: `language` is only a hint about the spoken language."""
 
+    response_format = fields.String(
+        load_default="json",
+        validate=validate.OneOf(
+            [f for f in RESPONSE_FORMATS if f != "diarized_json"], error="must be one of: {choices}."
+        ),
+    )
+
 
 def _languages(values: list[str]) -> list[str]:
     codes: list[str] = []
