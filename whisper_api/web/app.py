@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
     timed = metrics.timed_loader(loader or default_loader(settings))
-    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, timed), admission=admission)
+    registry = ModelRegistry(settings, timed)
+    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
-    observe.register(app)
+    observe.register(app, registry, settings.log_format)
     drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
 
     @app.before_request

@@ -7,22 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from whisper_api.engine.audio import decode_audio
-from whisper_api.engine.tokens import token_counter
-from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, VadSettings, collect
-from whisper_api.errors import InvalidRequestError, ModelNotFoundError
-from whisper_api.web.admission import client_gone
-from whisper_api.web.aliases import resolve_model_name
-from whisper_api.web.diarization import (
-    diarized_transcription,
-    known_speakers,
-    split_channels,
-    wants_diarization,
-)
+from whisper_api.engine.types import Task, TranscriptionOptions, VadSettings, collect
+from whisper_api.errors import InvalidRequestError
+from whisper_api.web.diarization import diarizing_call, known_speakers, split_channels, wants_diarization
 from whisper_api.web.diarized import render_diarized
-from whisper_api.web.errors import json_response
 from whisper_api.web.formatting import render_transcript
-from whisper_api.web.observe import note_audio_work
+from whisper_api.web.pipeline import ModelChoice, Pipeline
+from whisper_api.web.responses import json_response
 from whisper_api.web.schemas import (
     AudioRequestSchema,
     TranscriptionSchema,
@@ -49,51 +40,33 @@ def create_translation() -> Response:
 
 
 def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
-    state = get_state()
-    settings = state.settings
-    environ = request.environ
-    slot = state.admission.enter(lambda: client_gone(environ))  # 429 before the body is read
-    streaming = False
-    try:
+    pipeline = get_state().pipeline
+    settings = pipeline.settings
+    with pipeline.admit(request.environ) as job:  # 429 before the body is read
         params: dict[str, Any] = schema.load(form_to_payload(request.form))
+        model = job.choose_model(
+            params["model"], task=task, language=params["language"]
+        )  # before any decoding
+        options = _options(pipeline, params, task, model)
         data = read_upload(request)
-        name = resolve_model_name(params["model"], state.registry.default_name)
-        if not state.registry.is_served(name):
-            raise ModelNotFoundError(params["model"])
-        diarize = wants_diarization(params)
-        known = known_speakers(params, settings) if diarize else []
-        slot.wait_turn()
-        audio = decode_audio(data, max_seconds=settings.max_audio_seconds, timeout=settings.decode_timeout)
-        channels = split_channels(data, settings) if diarize else []
+        audio = job.decode(data)
+        run = None
+        if wants_diarization(params):
+            channels = split_channels(data, settings)
+            run = diarizing_call(channels, known_speakers(params, settings), settings)
         del data
-        note_audio_work(name, task, audio.duration)
-        slot.set_deadline(settings.timeout_base + audio.duration * settings.timeout_per_audio_second)
-        transcriber = state.registry.get(name)
-        options = _options(params, task, transcriber, settings.beam_size, settings.vad_filter)
-        slot.check()
-        if diarize:
-            info, segments = diarized_transcription(transcriber, audio, channels, options, known, settings)
-        else:
-            info, segments = transcriber.transcribe(audio, options)
-        del channels
-        segments = slot.guard(segments)
+        info, segments = job.transcribe(audio, options, run=run)
         if params["stream"]:
-            counter = token_counter(state.registry.locate(name).path)
-            response = stream_transcript(
+            stream = job.stream(segments)  # the response owns the slot from here on
+            return stream_transcript(
                 info,
-                segments,
-                counter=counter,
+                stream,
+                counter=job.token_counter(),
                 prompt=params["prompt"],
                 logprobs=options.logprobs,
                 languages=wants_languages(params),
             )
-            response.call_on_close(slot.release)  # the stream holds the slot until it ends
-            streaming = True
-            return response
         transcript = collect(info, segments)
-    finally:
-        if not streaming:
-            slot.release()
     if params["response_format"] == "diarized_json":
         return json_response(render_diarized(transcript))
     return render_transcript(
@@ -107,26 +80,13 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
 
 
 def _options(
-    params: dict[str, Any], task: Task, transcriber: Transcriber, beam_size: int, vad: bool
+    pipeline: Pipeline, params: dict[str, Any], task: Task, model: ModelChoice
 ) -> TranscriptionOptions:
-    language = params["language"]
-    if not transcriber.multilingual:
-        if task == "translate":
-            raise InvalidRequestError(
-                f"Model '{transcriber.name}' is English-only and cannot translate; use a multilingual model.",
-                param="model",
-            )
-        if language not in (None, "en"):
-            raise InvalidRequestError(
-                f"Model '{transcriber.name}' is English-only; language '{language}' needs a "
-                "multilingual model.",
-                param="language",
-            )
     languages = tuple(params["languages"])
-    if not transcriber.multilingual and languages:
+    if not model.multilingual and languages:
         if "en" not in languages:
             raise InvalidRequestError(
-                f"Model '{transcriber.name}' is English-only; languages {list(languages)} need a "
+                f"Model '{model.name}' is English-only; languages {list(languages)} need a "
                 "multilingual model.",
                 param="languages",
             )
@@ -134,18 +94,15 @@ def _options(
     # Word alignment costs time; OpenAI only returns words in verbose_json, so skip it otherwise.
     wants_words = "word" in params["timestamp_granularities"] and params["response_format"] == "verbose_json"
     chunking = params["chunking_strategy"]
-    if chunking is not None:  # `auto` or server_vad: OpenAI chunks on speech, so VAD is on
-        vad = True
-    elif params["vad_filter"] is not None:
-        vad = params["vad_filter"]
-    return TranscriptionOptions(
+    # `auto` or server_vad: OpenAI cuts the audio on speech, so the VAD is on.
+    vad_filter = True if chunking is not None else params["vad_filter"]
+    return pipeline.options(
         task=task,
-        language=language,
+        language=params["language"],
         prompt=params["prompt"],
         temperature=params["temperature"],
         word_timestamps=wants_words,
-        vad_filter=vad,
-        beam_size=beam_size,
+        vad_filter=vad_filter,
         languages=languages,
         keywords=tuple(params["keywords"]),
         vad=chunking if isinstance(chunking, VadSettings) else None,

@@ -24,6 +24,7 @@ from whisper_api.engine.diarize import (
 )
 from whisper_api.engine.types import Audio, Segment, Transcriber, TranscriptionInfo, TranscriptionOptions
 from whisper_api.errors import ApiError, AudioDecodeError, InvalidRequestError
+from whisper_api.web.pipeline import EngineCall
 
 _DATA_URL = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[\w.-]+)*;base64,(?P<data>.*)$", re.DOTALL
@@ -70,15 +71,11 @@ def split_channels(data: bytes, settings: Settings) -> list[Audio]:
     return decode_channels(data, max_channels=settings.diarization_max_channels)
 
 
-def diarized_transcription(
-    transcriber: Transcriber,
-    audio: Audio,
-    channels: list[Audio],
-    options: TranscriptionOptions,
-    known: list[KnownSpeaker],
-    settings: Settings,
-) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-    """Transcribe with speaker labels; a 400 saying how to install the speaker model when needed."""
+def diarizing_call(channels: list[Audio], known: list[KnownSpeaker], settings: Settings) -> EngineCall:
+    """The engine call that transcribes with speaker labels (for `Job.transcribe(run=...)`).
+
+    A 400 saying how to install the speaker model when the request needs it and it is missing.
+    """
     needs_encoder = bool(known) or not distinct_channels(channels)
     if needs_encoder and not speaker_encoder.available():
         what = "Known speakers need" if known else "Diarizing single-channel audio needs"
@@ -93,4 +90,10 @@ def diarized_transcription(
         threshold=settings.diarization_threshold, max_speakers=settings.diarization_max_speakers
     )
     encoder = speaker_encoder.get_encoder if speaker_encoder.available() else None
-    return transcribe_diarized(transcriber, audio, channels, options, known, encoder, config)
+
+    def run(
+        transcriber: Transcriber, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        return transcribe_diarized(transcriber, audio, channels, options, known, encoder, config)
+
+    return run

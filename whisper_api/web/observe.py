@@ -18,8 +18,8 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from whisper_api.engine.registry import ModelRegistry
 from whisper_api.web import metrics
-from whisper_api.web.state import EXTENSION_KEY, get_state
 
 access_logger = logging.getLogger("whisper_api.access")
 logger = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ def note_audio_work(model: str, task: str, audio_seconds: float) -> None:
     g.audio_work = AudioWork(model, task, round(audio_seconds, 3))
 
 
-def register(app: Flask) -> None:
-    log_format = app.extensions[EXTENSION_KEY].settings.log_format
+def register(app: Flask, registry: ModelRegistry, log_format: str) -> None:
 
     @app.after_request
     def record_on_close(response: Response) -> Response:
@@ -68,7 +67,7 @@ def register(app: Flask) -> None:
             "user_agent": (request.user_agent.string or "")[:200] or None,
         }
         work: AudioWork | None = g.get("audio_work")
-        metrics.refresh_models_loaded(get_state().registry.loaded_names())
+        metrics.refresh_models_loaded(registry.loaded_names())
 
         def finish() -> None:
             try:
