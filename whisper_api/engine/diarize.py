@@ -42,6 +42,18 @@ class Embedder:
     def embed(self, samples: np.ndarray) -> np.ndarray: ...
 
 
+class _Checked:
+    """An embedder that lets the caller stop the work between clips."""
+
+    def __init__(self, encoder: Embedder, check: Callable[[], None]) -> None:
+        self._encoder = encoder
+        self._check = check
+
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        self._check()
+        return self._encoder.embed(samples)
+
+
 @dataclass(frozen=True)
 class KnownSpeaker:
     """A name and a short clip of that person's voice (OpenAI's known_speaker_* fields)."""
@@ -198,11 +210,13 @@ def transcribe_diarized(
     known: Sequence[KnownSpeaker],
     encoder: Callable[[], Embedder] | None,
     settings: DiarizationSettings,
+    check: Callable[[], None] = lambda: None,
 ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
     """Transcribe and label speakers; segments come when the whole recording is labelled.
 
     `encoder` is None when the speaker model is not installed: then only distinct channels can
-    be told apart, and the caller has refused everything else.
+    be told apart, and the caller has refused everything else. `check` is called between
+    embeddings (it raises to stop: a deadline, a client gone).
     """
     if distinct_channels(channels):
         # Each channel alone: a quiet channel must not hallucinate, so its silence is skipped.
@@ -226,6 +240,6 @@ def transcribe_diarized(
             close = getattr(segments, "close", None)
             if close is not None:
                 close()
-        yield from label_mono(audio, decoded, encoder(), known, settings)
+        yield from label_mono(audio, decoded, _Checked(encoder(), check), known, settings)
 
     return info, by_voice()

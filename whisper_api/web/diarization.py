@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from whisper_api.config import Settings
@@ -92,8 +92,8 @@ def diarizing_call(channels: list[Audio], known: list[KnownSpeaker], settings: S
     encoder = speaker_encoder.get_encoder if speaker_encoder.available() else None
 
     def run(
-        transcriber: Transcriber, audio: Audio, options: TranscriptionOptions
+        transcriber: Transcriber, audio: Audio, options: TranscriptionOptions, check: Callable[[], None]
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        return transcribe_diarized(transcriber, audio, channels, options, known, encoder, config)
+        return transcribe_diarized(transcriber, audio, channels, options, known, encoder, config, check=check)
 
     return run

@@ -36,14 +36,30 @@ from whisper_api.web.responses import close_iterator
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: How a view may call the engine instead of `transcriber.transcribe(audio, options)`.
-EngineCall = Callable[[Transcriber, Audio, TranscriptionOptions], tuple[TranscriptionInfo, Iterator[Segment]]]
+#: How a view may call the engine instead of `transcriber.transcribe(audio, options)`: it gets a
+#: transcriber whose segments stop at the deadline or when the client leaves, and that check
+#: itself, to call between steps of its own.
+EngineCall = Callable[
+    [Transcriber, Audio, TranscriptionOptions, Callable[[], None]],
+    tuple[TranscriptionInfo, Iterator[Segment]],
+]
 
 
-def _plain(
-    transcriber: Transcriber, audio: Audio, options: TranscriptionOptions
-) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-    return transcriber.transcribe(audio, options)
+class _GuardedTranscriber:
+    """A transcriber whose every run is checked by the request's slot between segments."""
+
+    def __init__(self, transcriber: Transcriber, slot: Slot) -> None:
+        self.name = transcriber.name
+        self.multilingual = transcriber.multilingual
+        self._transcriber = transcriber
+        self._slot = slot
+
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        self._slot.check()
+        info, segments = self._transcriber.transcribe(audio, options)
+        return info, self._slot.guard(segments)
 
 
 @dataclass(frozen=True)
@@ -170,7 +186,10 @@ class Job:
         transcriber = self._pipeline.registry.get(model.name)
         slot = self._slot
         slot.check()
-        info, segments = (run or _plain)(transcriber, audio, options)
+        if run is None:
+            info, segments = transcriber.transcribe(audio, options)
+        else:
+            info, segments = run(_GuardedTranscriber(transcriber, slot), audio, options, slot.check)
         return info, slot.guard(segments)
 
     def token_counter(self) -> TokenCounter | None:
