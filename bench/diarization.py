@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -107,7 +108,7 @@ def main() -> None:
         "rss_mib_after_diarizing": round(rss_mib(), 1),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    print(json.dumps(result, indent=2))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

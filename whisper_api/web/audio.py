@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.types import Task, TranscriptionOptions, VadSettings, collect
 from whisper_api.errors import InvalidRequestError
+from whisper_api.web.apidoc import FORM, JSON, SSE, TEXT, F, documented
 from whisper_api.web.diarization import diarizing_call, known_speakers, split_channels, wants_diarization
 from whisper_api.web.diarized import render_diarized
 from whisper_api.web.formatting import render_transcript
@@ -16,8 +18,13 @@ from whisper_api.web.pipeline import ModelChoice, Pipeline
 from whisper_api.web.responses import json_response
 from whisper_api.web.schemas import (
     AudioRequestSchema,
+    TranscriptionDiarizedSchema,
+    TranscriptionJsonSchema,
     TranscriptionSchema,
+    TranscriptionVerboseSchema,
+    TranscriptStreamEventSchema,
     TranslationSchema,
+    form_schema,
     form_to_payload,
 )
 from whisper_api.web.state import get_state
@@ -29,12 +36,33 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/v1/audio")
 
 
+def _audio_doc(summary: str, schema: type[AudioRequestSchema]) -> Callable[[F], F]:
+    return documented(
+        summary,
+        body=form_schema(schema),
+        body_type=FORM,
+        responses={
+            200: (
+                "The transcript in the requested `response_format`; server-sent events when `stream=true`",
+                {
+                    JSON: [TranscriptionJsonSchema, TranscriptionVerboseSchema, TranscriptionDiarizedSchema],
+                    TEXT: str,
+                    SSE: TranscriptStreamEventSchema,
+                },
+            )
+        },
+        errors=(400, 404, 413, 429, 503, 504),
+    )
+
+
 @bp.post("/transcriptions")
+@_audio_doc("Transcribe audio", TranscriptionSchema)
 def create_transcription() -> Response:
     return _run(TranscriptionSchema(), task="transcribe")
 
 
 @bp.post("/translations")
+@_audio_doc("Translate audio into English", TranslationSchema)
 def create_translation() -> Response:
     return _run(TranslationSchema(), task="translate")
 

@@ -6,6 +6,9 @@ from typing import Any
 
 from whisper_api.engine.types import Segment, Transcript
 from whisper_api.web.formatting import usage
+from whisper_api.web.schemas import TranscriptionDiarizedSchema
+
+_DIARIZED = TranscriptionDiarizedSchema()
 
 
 def segment_id(segment: Segment) -> str:
@@ -27,10 +30,12 @@ def render_diarized_segment(segment: Segment) -> dict[str, Any]:
 def render_diarized(transcript: Transcript) -> dict[str, Any]:
     """`{task, duration, text, segments, usage}` as OpenAI's TranscriptionDiarized."""
     segments = [s for s in transcript.segments if s.text.strip()]
-    return {
-        "task": "transcribe",
-        "duration": transcript.info.duration,
-        "text": " ".join(s.text.strip() for s in segments),
-        "segments": [render_diarized_segment(s) for s in segments],
-        "usage": usage(transcript.info.duration),
-    }
+    return _DIARIZED.dump(
+        {
+            "task": "transcribe",
+            "duration": transcript.info.duration,
+            "text": " ".join(s.text.strip() for s in segments),
+            "segments": [render_diarized_segment(s) for s in segments],
+            "usage": usage(transcript.info.duration),
+        }
+    )

@@ -15,7 +15,10 @@ from flask import Response
 from whisper_api.engine.languages import language_name
 from whisper_api.engine.types import Segment, Transcript, TranscriptionInfo, Word
 from whisper_api.web.responses import json_response, text_response
+from whisper_api.web.schemas import TranscriptionJsonSchema, TranscriptionVerboseSchema
 
+_JSON = TranscriptionJsonSchema()
+_VERBOSE = TranscriptionVerboseSchema()
 _WORD_EDGES = string.whitespace + string.punctuation + "“”‘’«»¿¡…。，、！？：；「」『』（）"
 
 
@@ -64,7 +67,7 @@ def render_verbose(transcript: Transcript, *, task: str, granularities: list[str
     if "word" in granularities:
         body["words"] = render_words(transcript.segments)
     body["usage"] = usage(transcript.info.duration)
-    return body
+    return _VERBOSE.dump(body)
 
 
 def render_srt(segments: tuple[Segment, ...]) -> str:
@@ -132,10 +135,9 @@ def render_transcript(
         return text_response(render_vtt(transcript.segments))
     if response_format == "verbose_json":
         return json_response(render_verbose(transcript, task=task, granularities=granularities))
-    body: dict[str, Any] = {"text": transcript.text}
+    body: dict[str, Any] = {"text": transcript.text, "usage": usage(transcript.info.duration)}
     if logprobs:
         body["logprobs"] = render_logprobs(transcript.segments)
     if languages:
         body["languages"] = render_languages(transcript.info)
-    body["usage"] = usage(transcript.info.duration)
-    return json_response(body)
+    return json_response(_JSON.dump(body))

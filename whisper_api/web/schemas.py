@@ -1,4 +1,4 @@
-"""Marshmallow schemas: multipart form fields in, clean OpenAI-shaped request data out."""
+"""Marshmallow schemas of `/v1/audio/*`: form fields in, and the JSON shapes the transcript goes out in."""
 
 from __future__ import annotations
 
@@ -203,3 +203,151 @@ def parse_chunking_strategy(value: object) -> VadSettings | str | None:
         speech_pad_ms=int(numbers["prefix_padding_ms"]),
         min_silence_ms=int(numbers["silence_duration_ms"]),
     )
+
+
+def form_schema(schema: type[AudioRequestSchema]) -> type[Schema]:
+    """The multipart body as clients send it: the view's schema plus the `file` part and `[]` names."""
+    extra: dict[str, Any] = {
+        "file": fields.Raw(
+            required=True,
+            metadata={
+                "type": "string",
+                "format": "binary",
+                "description": "The audio: flac, mp3, mp4, mpeg, mpga, m4a, ogg, oga, wav or webm.",
+            },
+        ),
+        "timestamp_granularities": fields.List(
+            fields.String(validate=validate.OneOf(GRANULARITIES)),
+            data_key="timestamp_granularities[]",
+            metadata={"description": "`word` and/or `segment`; needs response_format=verbose_json."},
+        ),
+        "include": fields.List(
+            fields.String(validate=validate.OneOf(INCLUDES)),
+            data_key="include[]",
+            metadata={"description": "`logprobs`: token log-probabilities in `json` and in streams."},
+        ),
+        "chunking_strategy": fields.String(
+            metadata={
+                "description": "`auto`, or `server_vad` with `chunking_strategy[threshold]`, "
+                "`[prefix_padding_ms]`, `[silence_duration_ms]` (bracketed fields or a JSON string): "
+                "turns Silero VAD on with those values."
+            }
+        ),
+        "languages": fields.List(
+            fields.String(),
+            data_key="languages[]",
+            metadata={"description": "Detect the language among these only; the answer lists it."},
+        ),
+        "keywords": fields.List(
+            fields.String(),
+            data_key="keywords[]",
+            metadata={"description": "Words to favour while decoding."},
+        ),
+        "known_speaker_names": fields.List(
+            fields.String(),
+            data_key="known_speaker_names[]",
+            metadata={"description": "Up to 4, for diarized_json."},
+        ),
+        "known_speaker_references": fields.List(
+            fields.String(),
+            data_key="known_speaker_references[]",
+            metadata={
+                "description": "Data URLs (`data:audio/wav;base64,...`) of each known speaker's voice."
+            },
+        ),
+    }
+    name = schema.__name__.replace("Schema", "FormSchema")
+    return type(name, (schema,), extra)
+
+
+# --- responses: the formatters dump through these, and /openapi.json shows them --------------------
+
+
+class DurationUsageSchema(Schema):
+    type = fields.String(required=True)
+    seconds = fields.Integer(required=True)
+
+
+class LogprobSchema(Schema):
+    token = fields.String(required=True)
+    logprob = fields.Float(required=True)
+    bytes = fields.List(fields.Integer(), required=True)
+
+
+class LanguageSchema(Schema):
+    code = fields.String(required=True)
+
+
+class TranscriptionJsonSchema(Schema):
+    """`response_format=json`."""
+
+    text = fields.String(required=True)
+    logprobs = fields.List(fields.Nested(LogprobSchema), metadata={"description": "With include[]=logprobs."})
+    languages = fields.List(
+        fields.Nested(LanguageSchema), metadata={"description": "For gpt-transcribe or languages[]."}
+    )
+    usage = fields.Nested(DurationUsageSchema)
+
+
+class DiarizedSegmentSchema(Schema):
+    type = fields.String(required=True, validate=validate.Equal("transcript.text.segment"))
+    id = fields.String(required=True)
+    start = fields.Float(required=True)
+    end = fields.Float(required=True)
+    text = fields.String(required=True)
+    speaker = fields.String(required=True)
+
+
+class TranscriptionDiarizedSchema(Schema):
+    """`response_format=diarized_json`."""
+
+    task = fields.String(required=True, validate=validate.Equal("transcribe"))
+    duration = fields.Float(required=True)
+    text = fields.String(required=True)
+    segments = fields.List(fields.Nested(DiarizedSegmentSchema), required=True)
+    usage = fields.Nested(DurationUsageSchema)
+
+
+class WordSchema(Schema):
+    word = fields.String(required=True)
+    start = fields.Float(required=True)
+    end = fields.Float(required=True)
+
+
+class SegmentSchema(Schema):
+    id = fields.Integer(required=True)
+    seek = fields.Integer(required=True)
+    start = fields.Float(required=True)
+    end = fields.Float(required=True)
+    text = fields.String(required=True)
+    tokens = fields.List(fields.Integer(), required=True)
+    temperature = fields.Float(required=True)
+    avg_logprob = fields.Float(required=True)
+    compression_ratio = fields.Float(required=True)
+    no_speech_prob = fields.Float(required=True)
+
+
+class TranscriptionVerboseSchema(Schema):
+    """`response_format=verbose_json`."""
+
+    task = fields.String(required=True, validate=validate.OneOf(("transcribe", "translate")))
+    language = fields.String(required=True)
+    duration = fields.Float(required=True)
+    text = fields.String(required=True)
+    segments = fields.List(fields.Nested(SegmentSchema))
+    words = fields.List(fields.Nested(WordSchema))
+    usage = fields.Nested(DurationUsageSchema)
+
+
+class TranscriptStreamEventSchema(Schema):
+    """One server-sent event of `stream=true`: `data` holds a JSON event, the last one `[DONE]`."""
+
+    data = fields.String(
+        required=True,
+        metadata={
+            "description": "`transcript.text.delta`, `transcript.text.segment` (diarized_json), "
+            "`transcript.text.done` or error JSON; then `[DONE]`"
+        },
+    )
+    event = fields.String()
+    id = fields.String()
