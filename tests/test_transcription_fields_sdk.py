@@ -59,6 +59,16 @@ def test_keywords_make_the_product_name_appear(openai_client: openai.OpenAI, aud
     assert "ComfyUI" in biased.text
 
 
+def test_openai_whisper_engine_takes_keywords_in_its_prompt(
+    ow_openai_client: openai.OpenAI, audio_dir: Path
+) -> None:
+    clip = (audio_dir / "hotwords.mp3").read_bytes()
+    biased = ow_openai_client.audio.transcriptions.create(
+        model="gpt-transcribe", file=("hotwords.mp3", clip), keywords=["ComfyUI"]
+    )
+    assert "ComfyUI" in biased.text
+
+
 def test_gpt_transcribe_reports_the_language(openai_client: openai.OpenAI, jfk_bytes: bytes) -> None:
     result = openai_client.audio.transcriptions.create(
         model="gpt-transcribe", file=("jfk.flac", jfk_bytes), languages=["en"]
@@ -89,6 +99,10 @@ def test_server_vad_threshold_drives_the_vad(openai_client: openai.OpenAI, jfk_b
         chunking_strategy={"type": "server_vad", "threshold": 1.0},
     )
     assert deaf.text == ""  # no frame is speech with certainty 1: nothing reaches the decoder
+    auto = openai_client.audio.transcriptions.create(
+        model="gpt-transcribe", file=("a.wav", clip), chunking_strategy="auto"
+    )
+    assert word_errors(JFK_REFERENCE, auto.text) <= 2
 
 
 def test_stream_of_srt_is_a_clear_400(openai_client: openai.OpenAI, jfk_bytes: bytes) -> None:
