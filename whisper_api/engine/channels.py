@@ -19,8 +19,13 @@ from whisper_api.errors import AudioDecodeError
 logger = logging.getLogger(__name__)
 
 
-def decode_channels(data: bytes, *, max_channels: int) -> list[Audio]:
-    """Each channel as 16 kHz float32 audio; empty for mono or for more than `max_channels`."""
+def decode_channels(data: bytes, *, max_channels: int, max_seconds: float) -> list[Audio]:
+    """Each channel as 16 kHz float32 audio, kept in memory.
+
+    Empty for mono, for more than `max_channels`, or past `max_seconds` (the caller then treats
+    the recording as one mixed voice track, which the engine reads window by window).
+    """
+    max_samples = int(max_seconds * SAMPLE_RATE)
     fmt = sniff_format(data)
     if fmt is None:
         return []
@@ -34,8 +39,14 @@ def decode_channels(data: bytes, *, max_channels: int) -> list[Audio]:
                 return []
             resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout, rate=SAMPLE_RATE)
             planes: list[np.ndarray] = []
+            total = 0
             for frame in container.decode(stream):
-                planes += [out.to_ndarray() for out in resampler.resample(frame)]
+                for out in resampler.resample(frame):
+                    planes.append(out.to_ndarray())
+                    total += planes[-1].shape[-1]
+                if total > max_samples:
+                    logger.info("channels not split: longer than %.0f s", max_seconds)
+                    return []
             planes += [out.to_ndarray() for out in resampler.resample(None)]
     except (av.FFmpegError, ValueError) as exc:
         logger.info("channel split failed: %s", type(exc).__name__)

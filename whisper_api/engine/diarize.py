@@ -18,18 +18,23 @@ from string import ascii_uppercase
 import numpy as np
 
 from whisper_api.engine.types import (
-    SAMPLE_RATE,
     Audio,
     Segment,
     Transcriber,
     TranscriptionInfo,
     TranscriptionOptions,
+    Word,
 )
+from whisper_api.engine.windows import AudioReader
 
 logger = logging.getLogger(__name__)
 
 #: Segments shorter than this are too short to embed; they take a neighbour's speaker.
 MIN_EMBED_SECONDS = 0.5
+#: Speakers are found on pieces at least this long; shorter ones join the voice they are most like.
+RELIABLE_SECONDS = 2.0
+#: A voice must be heard this long in all to count as a speaker.
+MIN_SPEAKER_SECONDS = 4.0
 #: A known speaker names a cluster only when their voices are at least this alike (cosine).
 KNOWN_MATCH = 0.7
 #: Channels this alike (correlation) carry the same signal: the recording is mono in disguise.
@@ -139,8 +144,14 @@ def _labels(index_of: list[int], named: dict[int, str]) -> dict[int, str]:
     return labels
 
 
-def _clip(audio: Audio, start: float, end: float) -> np.ndarray:
-    return audio.samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+def _clips(audio: Audio, spans: Sequence[tuple[float, float]]) -> Iterator[np.ndarray]:
+    """The samples of each (start, end) span, read in time order (long audio is not in memory)."""
+    reader = AudioReader(audio)
+    try:
+        for start, end in spans:
+            yield reader.read(start, end)
+    finally:
+        reader.close()
 
 
 def label_mono(
@@ -150,31 +161,100 @@ def label_mono(
     known: Sequence[KnownSpeaker],
     settings: DiarizationSettings,
 ) -> list[Segment]:
-    """Speaker labels for one voice track's segments, by embedding and clustering them."""
-    spoken = [s for s in segments if s.text.strip()]
-    long_enough = [i for i, s in enumerate(spoken) if s.end - s.start >= MIN_EMBED_SECONDS]
-    if not long_enough:
-        long_enough = list(range(len(spoken)))
+    """Speaker labels for one voice track's segments, by embedding and clustering them.
+
+    Segments with word times are first cut at pauses (Whisper may put two
+    speakers in one segment); the pieces are clustered, then pieces of one segment that got the
+    same speaker are joined again.
+    """
+    spoken = [s for s in speech_units(segments) if s.text.strip()]
     if not spoken:
         return []
-    embeddings = np.stack([encoder.embed(_clip(audio, spoken[i].start, spoken[i].end)) for i in long_enough])
-    clusters = cluster(embeddings, settings.threshold, settings.max_speakers)
-    centroids = np.stack(
-        [
-            embeddings[[j for j, c in enumerate(clusters) if c == k]].mean(axis=0)
-            for k in range(max(clusters) + 1)
-        ]
+    embedded = [i for i, s in enumerate(spoken) if s.end - s.start >= MIN_EMBED_SECONDS] or list(
+        range(len(spoken))
     )
+    spans = [(spoken[i].start, spoken[i].end) for i in embedded]
+    embeddings = np.stack([encoder.embed(clip) for clip in _clips(audio, spans)])
+    # Short clips give noisy embeddings: the voices are found on the long ones, and each short one
+    # joins the voice it is most like.
+    reliable = [j for j, i in enumerate(embedded) if spoken[i].end - spoken[i].start >= RELIABLE_SECONDS]
+    if len(reliable) < 2:
+        reliable = list(range(len(embedded)))
+    groups = cluster(embeddings[reliable], settings.threshold, settings.max_speakers)
+    members = [[reliable[j] for j, c in enumerate(groups) if c == k] for k in range(max(groups) + 1)]
+    # A voice heard for only a few seconds in all is more likely noise in the embeddings than a
+    # speaker: its pieces go to the voices that remain.
+    seconds = [sum(spoken[embedded[j]].end - spoken[embedded[j]].start for j in m) for m in members]
+    kept = [m for m, total in zip(members, seconds, strict=True) if total >= MIN_SPEAKER_SECONDS]
+    centroids = np.stack([embeddings[m].mean(axis=0) for m in (kept or members)])
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-8)
+    clusters = [int(np.argmax(centroids @ e)) for e in embeddings]
     named = name_clusters(centroids, [encoder.embed(k.audio.samples) for k in known], [k.name for k in known])
-    by_segment = dict(zip(long_enough, clusters, strict=True))
-    # Too short to embed: the speaker of the nearest embedded segment in time.
+    by_segment = dict(zip(embedded, clusters, strict=True))
+    # Too short to embed: the speaker of the nearest embedded piece in time.
     index_of = [
         by_segment[i] if i in by_segment else by_segment[min(by_segment, key=lambda j: abs(j - i))]
         for i in range(len(spoken))
     ]
     labels = _labels(index_of, named)
-    return [replace(s, id=i, speaker=labels[index_of[i]]) for i, s in enumerate(spoken)]
+    joined = _join_runs([replace(s, speaker=labels[index_of[i]]) for i, s in enumerate(spoken)])
+    return [replace(s, id=i) for i, s in enumerate(joined)]
+
+
+#: Whisper sometimes puts several turns in one long segment: longer segments are cut...
+LONG_SEGMENT_SECONDS = 8.0
+#: ... at sentence ends and pauses of at least this long ...
+SPLIT_PAUSE_SECONDS = 0.3
+#: ... into pieces no shorter than this (short clips give noisy voices).
+MIN_PIECE_SECONDS = 3.0
+_SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
+
+
+def speech_units(segments: Sequence[Segment]) -> list[Segment]:
+    """The units speakers are told apart on: Whisper's segments, long ones cut by their words' times."""
+    units: list[Segment] = []
+    for segment in segments:
+        if not segment.words or segment.end - segment.start <= LONG_SEGMENT_SECONDS:
+            units.append(segment)
+            continue
+        groups: list[list[Word]] = [[segment.words[0]]]
+        for previous, word in zip(segment.words, segment.words[1:], strict=False):
+            pause = word.start - previous.end >= SPLIT_PAUSE_SECONDS
+            long_enough = previous.end - groups[-1][0].start >= MIN_PIECE_SECONDS
+            if long_enough and (pause or previous.word.rstrip().endswith(_SENTENCE_ENDS)):
+                groups.append([])
+            groups[-1].append(word)
+        if len(groups) > 1 and groups[-1][-1].end - groups[-1][0].start < MIN_PIECE_SECONDS:
+            groups[-2] += groups.pop()  # a short tail joins the piece before it
+        units += [_piece(segment, group) for group in groups]
+    return units
+
+
+def _piece(segment: Segment, words: list[Word]) -> Segment:
+    """Part of a segment (same id, so its pieces can be joined again); tokens belong to the whole."""
+    return replace(
+        segment,
+        start=words[0].start,
+        end=words[-1].end,
+        text="".join(w.word for w in words),
+        words=tuple(words),
+        tokens=(),
+        logprobs=(),
+    )
+
+
+def _join_runs(pieces: Sequence[Segment]) -> list[Segment]:
+    """Consecutive pieces of one segment with the same speaker, joined."""
+    joined: list[Segment] = []
+    for piece in pieces:
+        last = joined[-1] if joined else None
+        if last is not None and last.id == piece.id and last.speaker == piece.speaker:
+            joined[-1] = replace(
+                last, end=piece.end, text=last.text + piece.text, words=last.words + piece.words
+            )
+        else:
+            joined.append(piece)
+    return joined
 
 
 def label_channels(
@@ -188,7 +268,7 @@ def label_channels(
     if known and encoder is not None:
         voices = []
         for audio, segments in zip(channels, per_channel, strict=True):
-            speech = [_clip(audio, s.start, s.end) for s in segments if s.text.strip()]
+            speech = list(_clips(audio, [(s.start, s.end) for s in segments if s.text.strip()]))
             voices.append(encoder.embed(np.concatenate(speech)) if speech else np.zeros(256))
         named = name_clusters(
             np.stack(voices), [encoder.embed(k.audio.samples) for k in known], [k.name for k in known]
@@ -231,7 +311,8 @@ def transcribe_diarized(
         return info, by_channel()
     if encoder is None:
         raise RuntimeError("mono diarization needs the speaker encoder")
-    info, segments = transcriber.transcribe(audio, options)
+    # Word times let a segment that holds two voices be cut where one stops.
+    info, segments = transcriber.transcribe(audio, replace(options, word_timestamps=True))
 
     def by_voice() -> Iterator[Segment]:
         try:

@@ -20,6 +20,7 @@ from whisper_api.engine.types import (
     VadSettings,
     Word,
 )
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,15 @@ class FasterWhisperTranscriber:
 
     engine = "faster-whisper"
 
-    def __init__(self, location: ModelLocation, choice: DeviceChoice) -> None:
+    def __init__(
+        self, location: ModelLocation, choice: DeviceChoice, windows: WindowPolicy | None = None
+    ) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
         self.name = location.name
         self.location = location
         self.choice = choice
+        self.windows = windows or WindowPolicy()
         self.multilingual = location.multilingual
         self._model = WhisperModel(
             str(location.path),
@@ -81,39 +85,42 @@ class FasterWhisperTranscriber:
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         language = options.language if self.multilingual else "en"
-        probability: float | None = None
-        if language is None and options.languages:
-            language, probability = self._detect_among(audio, options.languages)
-        segments, info = self._model.transcribe(
-            audio.samples,
-            language=language,
-            task=options.task,
-            beam_size=options.beam_size,
-            temperature=list(options.temperatures),
-            initial_prompt=options.prompt or None,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad_filter,
-            vad_parameters=_vad_parameters(options.vad),
-            hotwords=" ".join(options.keywords) or None,
-        )
-        record = TranscriptionInfo(
-            language=info.language,
-            language_probability=float(info.language_probability if probability is None else probability),
-            duration=float(info.duration),
-        )
-        converted = _segments(segments)
-        if options.logprobs:
-            converted = with_logprobs(
-                converted, FasterScorer(self._model, audio, info.language, options.task)
+        probability = 1.0
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        elif language is None:
+            # As faster-whisper decides it for a whole file: from the first 30 s, once (among
+            # `languages` when the request names some).
+            language, probability, candidates = self._model.detect_language(
+                AudioReader(audio).read(0.0, 30.0)
             )
-        return record, converted
+            if options.languages:
+                language, probability = pick_language(candidates, options.languages)
+        record = TranscriptionInfo(
+            language=language, language_probability=float(probability), duration=audio.duration
+        )
 
-    def _detect_among(self, audio: Audio, allowed: tuple[str, ...]) -> tuple[str, float]:
-        """Detect the language of the first 30 s, choosing among `allowed` only."""
-        if len(allowed) == 1:
-            return allowed[0], 1.0
-        _, _, probabilities = self._model.detect_language(audio=audio.samples)
-        return pick_language(probabilities, allowed)
+        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
+            segments, _ = self._model.transcribe(
+                samples,
+                language=language,
+                task=options.task,
+                beam_size=options.beam_size,
+                temperature=list(options.temperatures),
+                initial_prompt=prompt or None,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad_filter,
+                vad_parameters=_vad_parameters(options.vad),
+                hotwords=" ".join(options.keywords) or None,
+                max_new_tokens=self.windows.window_tokens,
+            )
+            if not options.logprobs:
+                return _segments(segments)
+            # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+            scorer = FasterScorer(self._model, Audio(samples), language, options.task)
+            return with_logprobs(_segments(segments), scorer)
+
+        return record, transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
 
 
 def _vad_parameters(vad: VadSettings | None) -> dict[str, float] | None:

@@ -29,6 +29,7 @@ from whisper_api.engine.types import (
     VadSettings,
     Word,
 )
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ class OpenAIWhisperTranscriber:
 
     engine = "openai-whisper"
 
-    def __init__(self, location: ModelLocation, device: TorchDevice) -> None:
+    def __init__(
+        self, location: ModelLocation, device: TorchDevice, windows: WindowPolicy | None = None
+    ) -> None:
         self.name = location.name
+        self.windows = windows or WindowPolicy()
         self.location = location
         self.device = device
         self._model = load_whisper_model(location.path, device.name, name=location.name)
@@ -97,19 +101,14 @@ class OpenAIWhisperTranscriber:
         elif language is None:
             language, probability = self._detect_language(audio, options.languages)
         info = TranscriptionInfo(language=language, language_probability=probability, duration=audio.duration)
-        segments = self._segments(audio, options, language)
-        if options.logprobs:
-            segments = with_logprobs(
-                segments, TorchScorer(self._model, audio, language, options.task, self._lock)
-            )
-        return info, segments
+        return info, self._segments(audio, options, language)
 
     def _detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
         """The most likely language of the first 30 s (among `allowed` when given)."""
         import whisper
 
         mel = whisper.log_mel_spectrogram(
-            audio.samples, self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
+            AudioReader(audio).read(0.0, 30.0), self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
         )
         segment = whisper.pad_or_trim(mel, whisper.audio.N_FRAMES).to(self._model.device)
         if self.device.fp16:
@@ -119,27 +118,42 @@ class OpenAIWhisperTranscriber:
         return pick_language(((code, float(p)) for code, p in probs.items()), allowed)
 
     def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
+        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
+            segments = self._decode(samples, options, language, prompt)
+            if not options.logprobs:
+                return segments
+            # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+            scorer = TorchScorer(self._model, Audio(samples), language, options.task, self._lock)
+            return with_logprobs(segments, scorer)
+
+        return transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
+
+    def _decode(
+        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+    ) -> Iterator[Segment]:
+        """One chunk through openai-whisper's own `transcribe()` (the whole chunk at once)."""
         import whisper
 
         kwargs: dict[str, Any] = {}
         if options.vad_filter:
-            clips = speech_clips(audio, options.vad)
+            clips = speech_clips(samples, options.vad)
             if not clips:
                 return
             kwargs["clip_timestamps"] = clips
         with self._lock:
             result = whisper.transcribe(
                 self._model,
-                audio.samples,
+                samples,
                 verbose=None,
                 temperature=options.temperatures,
-                initial_prompt=keyword_prompt(options.keywords, options.prompt),
+                initial_prompt=keyword_prompt(options.keywords, prompt),
                 word_timestamps=options.word_timestamps,
                 task=options.task,
                 language=language,
                 beam_size=options.beam_size,
                 best_of=BEST_OF,
                 fp16=self.device.fp16,
+                sample_len=self.windows.window_tokens,
                 **kwargs,
             )
         for index, segment in enumerate(result["segments"]):
@@ -152,18 +166,16 @@ def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:
     return text or None
 
 
-def speech_clips(audio: Audio, vad: VadSettings | None = None) -> list[float]:
+def speech_clips(samples: np.ndarray, vad: VadSettings | None = None) -> list[float]:
     """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
+    if vad is None:
+        return [t for span in speech_spans(samples) for t in span]
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions()
-    if vad is not None:
-        options = VadOptions(
-            threshold=vad.threshold,
-            speech_pad_ms=vad.speech_pad_ms,
-            min_silence_duration_ms=vad.min_silence_ms,
-        )
-    chunks = get_speech_timestamps(audio.samples, options)
+    options = VadOptions(
+        threshold=vad.threshold, speech_pad_ms=vad.speech_pad_ms, min_silence_duration_ms=vad.min_silence_ms
+    )
+    chunks = get_speech_timestamps(samples, options)
     return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
 
 

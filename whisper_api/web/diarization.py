@@ -68,7 +68,11 @@ def known_speakers(params: dict[str, Any], settings: Settings) -> list[KnownSpea
 
 
 def split_channels(data: bytes, settings: Settings) -> list[Audio]:
-    return decode_channels(data, max_channels=settings.diarization_max_channels)
+    return decode_channels(
+        data,
+        max_channels=settings.diarization_max_channels,
+        max_seconds=settings.diarization_max_channel_seconds,
+    )
 
 
 def diarizing_call(channels: list[Audio], known: list[KnownSpeaker], settings: Settings) -> EngineCall:
