@@ -162,6 +162,24 @@ class Settings:
     queue_timeout: float = _setting(
         30.0, "WHISPER_API_QUEUE_TIMEOUT", "Seconds a request may wait for a slot before a 429"
     )
+    window_seconds: float = _setting(
+        30.0,
+        "WHISPER_API_WINDOW_SECONDS",
+        "Seconds of audio handed to the engine at once; each window starts where the last complete "
+        "segment ended and skipped speech is decoded again (bounds memory per transcription)",
+    )
+    max_window_tokens: int = _setting(
+        220,
+        "WHISPER_API_MAX_WINDOW_TOKENS",
+        "Most tokens decoded per 30 s window and temperature (at most 220: Whisper's 448-token context "
+        "less the longest prompt), so no input makes a window cost more than a fixed multiple of normal",
+    )
+    decoded_audio_seconds: float = _setting(
+        600.0,
+        "WHISPER_API_DECODED_AUDIO_SECONDS",
+        "Longest upload kept decoded in memory (64 KB per second); a longer one is decoded again, "
+        "window by window, as it is transcribed, so memory does not grow with its length",
+    )
     decode_timeout: float = _setting(
         30.0,
         "WHISPER_API_DECODE_TIMEOUT",

@@ -135,7 +135,12 @@ class Job:
         if left <= 0:
             raise _with_param(AudioTooLongError(settings.max_audio_seconds), param)
         try:
-            audio = decode_audio(data, max_seconds=left, timeout=settings.decode_timeout)
+            audio = decode_audio(
+                data,
+                max_seconds=left,
+                timeout=settings.decode_timeout,
+                keep_seconds=settings.decoded_audio_seconds,
+            )
         except AudioTooLongError as exc:
             raise _with_param(AudioTooLongError(settings.max_audio_seconds), param) from exc
         except InvalidRequestError as exc:
