@@ -12,7 +12,7 @@ from typing import Any
 
 from whisper_api.errors import ApiError, ClientDisconnectedError, InvalidRequestError
 from whisper_api.web.realtime import metrics
-from whisper_api.web.realtime.channel import NORMAL, Channel
+from whisper_api.web.realtime.channel import NORMAL, Channel, error_event
 from whisper_api.web.realtime.config import Generation
 from whisper_api.web.realtime.items import ItemTranscriber, Transcribe
 from whisper_api.web.realtime.session import RealtimeSession, SessionEndError
@@ -37,18 +37,7 @@ class TranslationItems(ItemTranscriber):
         except ClientDisconnectedError:
             return
         except ApiError as exc:
-            self._channel.send(
-                {
-                    "type": "error",
-                    "error": {
-                        "type": exc.type,
-                        "code": exc.code,
-                        "message": exc.message,
-                        "param": exc.param,
-                        "event_id": None,
-                    },
-                }
-            )
+            self._channel.send(error_event(exc))
             return
         metrics.COMPLETION_SECONDS.observe(time.perf_counter() - utterance.committed_at)
 
