@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib.util
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,8 +37,8 @@ OUTPUT_RATE = 24_000
 
 def speaker(state: AppState, is_gone: Callable[[], bool]) -> Speak | None:
     """Speaks with the voice OpenAI's `alloy` maps to, through the pipeline; None without a voice."""
-    if not state.voices.locations():
-        return None
+    if importlib.util.find_spec("piper") is None or not state.voices.locations():
+        return None  # text to speech is optional (requirements-speech.txt)
 
     def speak(text: str) -> Iterator[bytes]:
         choice = resolve_voice("tts-1", "alloy", state.voices, state.settings)
