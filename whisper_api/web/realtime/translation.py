@@ -1,31 +1,36 @@
 """Realtime translation (`/v1/realtime/translations`): speech in any of Whisper's languages, English
 text out. Each utterance (cut by the server's VAD) is answered with `session.input_transcript.delta`
-(the source language) and `session.output_transcript.delta` (English). Whisper writes no speech, so
-no `session.output_audio.delta` is sent: the session says `output_modalities: ["text"]`.
+(the source language) and `session.output_transcript.delta` (English), then, when a voice is
+installed, `session.output_audio.delta` events: the English read aloud (pcm16, 24 kHz mono).
+Without a voice the session says `output_modalities: ["text"]` and sends text only.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import time
 from typing import Any
 
+from whisper_api.engine.encode import OUTPUT_RATE
 from whisper_api.errors import ApiError, ClientDisconnectedError, InvalidRequestError
 from whisper_api.web.realtime import metrics
 from whisper_api.web.realtime.channel import NORMAL, Channel
 from whisper_api.web.realtime.config import Generation
 from whisper_api.web.realtime.items import ItemTranscriber, Transcribe
 from whisper_api.web.realtime.session import RealtimeSession, SessionEndError
+from whisper_api.web.realtime.speak import Speak
 from whisper_api.web.realtime.transcribe import Utterance
 
 
 class TranslationItems(ItemTranscriber):
     """Each utterance transcribed (when asked), then translated, as text deltas."""
 
-    def __init__(self, channel: Channel, transcribe: Transcribe, started: float) -> None:
+    def __init__(self, channel: Channel, transcribe: Transcribe, started: float, speak: Speak | None) -> None:
         super().__init__(channel, transcribe, "ga")
         self.input_transcripts = False
         self._started = started
+        self._speak = speak
 
     def _answer(self, utterance: Utterance) -> None:
         try:
@@ -33,7 +38,11 @@ class TranslationItems(ItemTranscriber):
                 self._deltas(
                     dataclasses.replace(utterance, task="transcribe"), "session.input_transcript.delta"
                 )
-            self._deltas(dataclasses.replace(utterance, task="translate"), "session.output_transcript.delta")
+            english = self._deltas(
+                dataclasses.replace(utterance, task="translate"), "session.output_transcript.delta"
+            )
+            if self._speak is not None:
+                self._audio_deltas(english)
         except ClientDisconnectedError:
             return
         except ApiError as exc:
@@ -52,28 +61,53 @@ class TranslationItems(ItemTranscriber):
             return
         metrics.COMPLETION_SECONDS.observe(time.perf_counter() - utterance.committed_at)
 
-    def _deltas(self, utterance: Utterance, kind: str) -> None:
+    def _deltas(self, utterance: Utterance, kind: str) -> str:
+        """Send the utterance's text as `kind` deltas; returns the whole text."""
         segments = self._transcribe(utterance)
+        text: list[str] = []
         try:
             for segment in segments:
                 if segment.text.strip():
+                    text.append(segment.text)
                     elapsed_ms = int((time.monotonic() - self._started) * 1000)
                     self._channel.send({"type": kind, "delta": segment.text, "elapsed_ms": elapsed_ms})
         finally:
             segments.close()  # type: ignore[attr-defined]
+        return "".join(text).strip()
+
+    def _audio_deltas(self, text: str) -> None:
+        """The English text spoken, one `session.output_audio.delta` per sentence (each whole base64)."""
+        assert self._speak is not None
+        audio = self._speak(text)
+        try:
+            for pcm in audio:
+                elapsed_ms = int((time.monotonic() - self._started) * 1000)
+                self._channel.send(
+                    {
+                        "type": "session.output_audio.delta",
+                        "delta": base64.b64encode(pcm).decode("ascii"),
+                        "format": "pcm16",
+                        "sample_rate": OUTPUT_RATE,
+                        "channels": 1,
+                        "elapsed_ms": elapsed_ms,
+                    }
+                )
+        finally:
+            audio.close()  # type: ignore[attr-defined]
 
 
 class TranslationSession(RealtimeSession):
     """A Realtime session that translates into English; the server decides where utterances end."""
 
-    def __init__(self, *args: Any, requested_model: str, **kwargs: Any) -> None:  # noqa: ANN401
+    def __init__(self, *args: Any, requested_model: str, speak: Speak | None = None, **kwargs: Any) -> None:
         self._requested_model = requested_model
+        self._speak = speak
         super().__init__(*args, **kwargs)
 
     def _item_transcriber(
         self, channel: Channel, transcribe: Transcribe, generation: Generation
     ) -> ItemTranscriber:
-        return TranslationItems(channel, transcribe, time.monotonic())
+        return TranslationItems(channel, transcribe, time.monotonic(), self._speak)
 
     def _announce(self, event: dict[str, Any]) -> None:
         pass  # translation sessions have no buffer or item events
@@ -131,7 +165,7 @@ class TranslationSession(RealtimeSession):
                     "type": "translation",
                     "model": self._requested_model,
                     "expires_at": expires_at,
-                    "output_modalities": ["text"],  # no speech output: Whisper writes text only
+                    "output_modalities": ["text", "audio"] if self._speak is not None else ["text"],
                     "audio": {
                         "input": {"transcription": transcription, "noise_reduction": None},
                         "output": {"language": "en"},
