@@ -17,6 +17,7 @@ from whisper_api.engine.types import (
     TranscriptionOptions,
     Word,
 )
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,15 @@ class FasterWhisperTranscriber:
 
     engine = "faster-whisper"
 
-    def __init__(self, location: ModelLocation, choice: DeviceChoice) -> None:
+    def __init__(
+        self, location: ModelLocation, choice: DeviceChoice, windows: WindowPolicy | None = None
+    ) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
         self.name = location.name
         self.location = location
         self.choice = choice
+        self.windows = windows or WindowPolicy()
         self.multilingual = location.multilingual
         self._model = WhisperModel(
             str(location.path),
@@ -78,22 +82,29 @@ class FasterWhisperTranscriber:
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         language = options.language if self.multilingual else "en"
-        segments, info = self._model.transcribe(
-            audio.samples,
-            language=language,
-            task=options.task,
-            beam_size=options.beam_size,
-            temperature=list(options.temperatures),
-            initial_prompt=options.prompt or None,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad_filter,
-        )
+        probability = 1.0
+        if language is None:
+            # As faster-whisper decides it for a whole file: from the first 30 s, once.
+            language, probability, _ = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
         record = TranscriptionInfo(
-            language=info.language,
-            language_probability=float(info.language_probability),
-            duration=float(info.duration),
+            language=language, language_probability=float(probability), duration=audio.duration
         )
-        return record, _segments(segments)
+
+        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
+            segments, _ = self._model.transcribe(
+                samples,
+                language=language,
+                task=options.task,
+                beam_size=options.beam_size,
+                temperature=list(options.temperatures),
+                initial_prompt=prompt or None,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad_filter,
+                max_new_tokens=self.windows.window_tokens,
+            )
+            return _segments(segments)
+
+        return record, transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
 
 
 def _segments(segments: Generator) -> Iterator[Segment]:

@@ -16,6 +16,7 @@ from whisper_api.engine.loading import (
     locate_model,
 )
 from whisper_api.engine.types import ModelDescription, Transcriber
+from whisper_api.engine.windows import WindowPolicy
 from whisper_api.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def default_loader(settings: Settings) -> Loader:
             settings.effective_inference_workers,
         )
         started = time.perf_counter()
-        transcriber = FasterWhisperTranscriber(location, choice)
+        transcriber = FasterWhisperTranscriber(location, choice, window_policy(settings))
         transcriber.warm_up()
         logger.info(
             "loaded model %s from %s (%s) on %s/%s in %.2fs",
@@ -66,7 +67,7 @@ def _openai_whisper_loader(settings: Settings) -> Loader:
 
         device = choose_torch_device(settings.device, settings.effective_cpu_threads, settings.device_index)
         started = time.perf_counter()
-        transcriber = OpenAIWhisperTranscriber(location, device)
+        transcriber = OpenAIWhisperTranscriber(location, device, window_policy(settings))
         transcriber.warm_up()
         logger.info(
             "loaded openai-whisper model %s from %s (%s) on %s (%s, %d threads) in %.2fs",
@@ -81,6 +82,11 @@ def _openai_whisper_loader(settings: Settings) -> Loader:
         return transcriber
 
     return load
+
+
+def window_policy(settings: Settings) -> WindowPolicy:
+    """How long audio is cut into windows for the engine."""
+    return WindowPolicy(chunk_seconds=settings.window_seconds, max_window_tokens=settings.max_window_tokens)
 
 
 def locator(settings: Settings) -> Callable[..., ModelLocation]:
