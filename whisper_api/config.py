@@ -296,6 +296,12 @@ class Settings:
         "WHISPER_API_VOICE",
         "Voice that OpenAI's voice names (`alloy`, `nova`, ...) speak with; empty = the first installed",
     )
+    preload_voice: bool = _setting(
+        True,
+        "WHISPER_API_PRELOAD_VOICE",
+        "Load the default voice when a worker starts (about 100 MiB), so the first speech request "
+        "answers at once; off = on first use",
+    )
     voice_map: tuple[str, ...] = _setting(
         (),
         "WHISPER_API_VOICE_MAP",
