@@ -8,16 +8,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_api.engine.languages import pick_language
 from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
     Segment,
     TranscriptionInfo,
     TranscriptionOptions,
+    VadSettings,
     Word,
 )
-from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
+from whisper_api.engine.windows import (
+    MAX_WINDOW_TOKENS,
+    AudioReader,
+    WindowPolicy,
+    speech_spans,
+    transcribe_windowed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +92,26 @@ class FasterWhisperTranscriber:
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         language = options.language if self.multilingual else "en"
         probability = 1.0
-        if language is None:
-            # As faster-whisper decides it for a whole file: from the first 30 s, once.
-            language, probability, _ = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        elif language is None:
+            # As faster-whisper decides it for a whole file: from the first 30 s, once (among
+            # `languages` when the request names some).
+            language, probability, candidates = self._model.detect_language(
+                AudioReader(audio).read(0.0, 30.0)
+            )
+            if options.languages:
+                language, probability = pick_language(candidates, options.languages)
         record = TranscriptionInfo(
             language=language, language_probability=float(probability), duration=audio.duration
         )
+
+        hotwords = " ".join(options.keywords) or None
+        max_new_tokens = self.windows.window_tokens
+        if hotwords:
+            # Hotwords share the 448-token context with the earlier text: leave them their room.
+            hot = len(self._model.hf_tokenizer.encode(" " + hotwords.strip()).ids)
+            max_new_tokens = max(1, min(max_new_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
         def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
             segments, _ = self._model.transcribe(
@@ -100,11 +123,27 @@ class FasterWhisperTranscriber:
                 initial_prompt=prompt or None,
                 word_timestamps=options.word_timestamps,
                 vad_filter=options.vad_filter,
-                max_new_tokens=self.windows.window_tokens,
+                vad_parameters=_vad_parameters(options.vad),
+                hotwords=hotwords,
+                max_new_tokens=max_new_tokens,
             )
-            return _segments(segments)
+            if not options.logprobs:
+                return _segments(segments)
+            # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+            scorer = FasterScorer(self._model, Audio(samples), language, options.task)
+            return with_logprobs(_segments(segments), scorer)
 
         return record, transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
+
+
+def _vad_parameters(vad: VadSettings | None) -> dict[str, float] | None:
+    if vad is None:
+        return None
+    return {
+        "threshold": vad.threshold,
+        "speech_pad_ms": vad.speech_pad_ms,
+        "min_silence_duration_ms": vad.min_silence_ms,
+    }
 
 
 def _segments(segments: Generator) -> Iterator[Segment]:

@@ -17,13 +17,16 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine.checkpoints import load_whisper_model
+from whisper_api.engine.languages import pick_language
 from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.logprobs import TorchScorer, with_logprobs
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
     Segment,
     TranscriptionInfo,
     TranscriptionOptions,
+    VadSettings,
     Word,
 )
 from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
@@ -93,13 +96,15 @@ class OpenAIWhisperTranscriber:
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         language = options.language if self.multilingual else "en"
         probability = 1.0
-        if language is None:
-            language, probability = self._detect_language(audio)
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        elif language is None:
+            language, probability = self._detect_language(audio, options.languages)
         info = TranscriptionInfo(language=language, language_probability=probability, duration=audio.duration)
         return info, self._segments(audio, options, language)
 
-    def _detect_language(self, audio: Audio) -> tuple[str, float]:
-        """The most likely language of the first 30 s, as openai-whisper's transcribe() decides it."""
+    def _detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+        """The most likely language of the first 30 s (among `allowed` when given)."""
         import whisper
 
         mel = whisper.log_mel_spectrogram(
@@ -110,12 +115,16 @@ class OpenAIWhisperTranscriber:
             segment = segment.half()
         with self._lock:
             _, probs = self._model.detect_language(segment)
-        language = max(probs, key=probs.get)
-        return language, float(probs[language])
+        return pick_language(((code, float(p)) for code, p in probs.items()), allowed)
 
     def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
         def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
-            return self._decode(samples, options, language, prompt)
+            segments = self._decode(samples, options, language, prompt)
+            if not options.logprobs:
+                return segments
+            # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+            scorer = TorchScorer(self._model, Audio(samples), language, options.task, self._lock)
+            return with_logprobs(segments, scorer)
 
         return transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
 
@@ -127,7 +136,7 @@ class OpenAIWhisperTranscriber:
 
         kwargs: dict[str, Any] = {}
         if options.vad_filter:
-            clips = speech_clips(samples)
+            clips = speech_clips(samples, options.vad)
             if not clips:
                 return
             kwargs["clip_timestamps"] = clips
@@ -137,7 +146,7 @@ class OpenAIWhisperTranscriber:
                 samples,
                 verbose=None,
                 temperature=options.temperatures,
-                initial_prompt=prompt,
+                initial_prompt=keyword_prompt(options.keywords, prompt),
                 word_timestamps=options.word_timestamps,
                 task=options.task,
                 language=language,
@@ -151,9 +160,23 @@ class OpenAIWhisperTranscriber:
             yield _segment(index, segment)
 
 
-def speech_clips(samples: np.ndarray) -> list[float]:
+def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:
+    """openai-whisper has no hotwords: the keywords lead the prompt, which conditions decoding."""
+    text = " ".join([*keywords, prompt or ""]).strip()
+    return text or None
+
+
+def speech_clips(samples: np.ndarray, vad: VadSettings | None = None) -> list[float]:
     """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
-    return [t for span in speech_spans(samples) for t in span]
+    if vad is None:
+        return [t for span in speech_spans(samples) for t in span]
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=vad.threshold, speech_pad_ms=vad.speech_pad_ms, min_silence_duration_ms=vad.min_silence_ms
+    )
+    chunks = get_speech_timestamps(samples, options)
+    return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
 
 
 def _segment(index: int, s: dict[str, Any]) -> Segment:
