@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from whisper_api.config import Settings
-from whisper_api.devices import GpuSlots, device_environment, parse_gpus
+from whisper_api.gpu_slots import GpuSlots, device_environment, parse_gpus
 
 _settings = Settings.from_env()
 _gpu_slots = GpuSlots(parse_gpus(_settings.gpus))  # master-side bookkeeping, no CUDA here

@@ -20,14 +20,17 @@ from whisper_api.errors import ApiError
 def convert(source: str, out: Path | None, settings: Settings) -> Path:
     """Convert `source` and return the checkpoint's path."""
     from whisper_api.engine.convert import convert_ct2_model, converted_checkpoint
-    from whisper_api.engine.loading import locate_model
+    from whisper_api.engine.locator import locate_model
+    from whisper_api.engine.types import ModelSearch
 
     location = locate_model(
         source,
-        cache_dir=settings.cache_dir,
-        model_dir=settings.model_dir,
-        offline=True,
-        download_timeout=settings.download_timeout,
+        ModelSearch(
+            cache_dir=settings.cache_dir,
+            model_dir=settings.model_dir,
+            offline=True,
+            download_timeout=settings.download_timeout,
+        ),
     )
     if out is not None:
         return convert_ct2_model(location.path, out)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
-from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.tokens import ct2_token_counter
 from whisper_api.engine.types import (
-    SAMPLE_RATE,
     Audio,
+    LoadedModel,
+    ModelLocation,
     Segment,
     TranscriptionInfo,
     TranscriptionOptions,
-    Word,
+    segment_from,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def choose_device(
     return DeviceChoice(device, device_index, compute_type, cpu_threads, max(1, num_workers))
 
 
-class FasterWhisperTranscriber:
+class FasterWhisperTranscriber(LoadedModel):
     """A faster-whisper model loaded on one device."""
 
     engine = "faster-whisper"
@@ -53,10 +53,8 @@ class FasterWhisperTranscriber:
     def __init__(self, location: ModelLocation, choice: DeviceChoice) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
-        self.name = location.name
-        self.location = location
+        super().__init__(location, ct2_token_counter(location.path))
         self.choice = choice
-        self.multilingual = location.multilingual
         self._model = WhisperModel(
             str(location.path),
             device=choice.device,
@@ -67,20 +65,12 @@ class FasterWhisperTranscriber:
             local_files_only=True,
         )
 
-    def warm_up(self) -> None:
-        """Run one short decode so the first request does not pay for lazy initialisation."""
-        silence = Audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        info, segments = self.transcribe(silence, TranscriptionOptions(beam_size=1))
-        for _ in segments:
-            pass
-
     def transcribe(
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        language = options.language if self.multilingual else "en"
         segments, info = self._model.transcribe(
             audio.samples,
-            language=language,
+            language=options.language_for(self.multilingual),
             task=options.task,
             beam_size=options.beam_size,
             temperature=list(options.temperatures),
@@ -100,22 +90,6 @@ def _segments(segments: Generator) -> Iterator[Segment]:
     """Convert lazily; closing this iterator closes faster-whisper's, which stops decoding."""
     try:
         for s in segments:
-            yield _segment(s)
+            yield segment_from(int(s.id) - 1, dataclasses.asdict(s))  # faster-whisper counts from 1
     finally:
         segments.close()
-
-
-def _segment(s) -> Segment:  # noqa: ANN001 - faster_whisper.transcribe.Segment
-    return Segment(
-        id=int(s.id) - 1,  # faster-whisper counts from 1, OpenAI from 0
-        seek=int(s.seek),
-        start=float(s.start),
-        end=float(s.end),
-        text=s.text,
-        tokens=tuple(int(t) for t in s.tokens),
-        temperature=float(s.temperature if s.temperature is not None else 0.0),
-        avg_logprob=float(s.avg_logprob),
-        compression_ratio=float(s.compression_ratio),
-        no_speech_prob=float(s.no_speech_prob),
-        words=tuple(Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()),
-    )

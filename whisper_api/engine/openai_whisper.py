@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from whisper_api.engine.checkpoints import load_whisper_model
-from whisper_api.engine.loading import ModelLocation
+from whisper_api.engine.tokens import whisper_token_counter
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
+    LoadedModel,
+    ModelLocation,
     Segment,
     TranscriptionInfo,
     TranscriptionOptions,
-    Word,
+    segment_from,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,31 +63,23 @@ def choose_torch_device(device: str, cpu_threads: int, device_index: int = 0) ->
     return TorchDevice(device, device_index, cpu_threads)
 
 
-class OpenAIWhisperTranscriber:
+class OpenAIWhisperTranscriber(LoadedModel):
     """An openai-whisper model on one device; one transcription at a time per model."""
 
     engine = "openai-whisper"
 
     def __init__(self, location: ModelLocation, device: TorchDevice) -> None:
-        self.name = location.name
-        self.location = location
-        self.device = device
         self._model = load_whisper_model(location.path, device.name, name=location.name)
-        self.multilingual = bool(self._model.is_multilingual)
+        model = self._model
+        super().__init__(location, whisper_token_counter(model.is_multilingual, model.num_languages))
+        self.device = device
         # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
         self._lock = threading.Lock()
-
-    def warm_up(self) -> None:
-        """Run one short decode so the first request does not pay for lazy initialisation."""
-        silence = Audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        _, segments = self.transcribe(silence, TranscriptionOptions(beam_size=1, language="en"))
-        for _ in segments:
-            pass
 
     def transcribe(
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        language = options.language if self.multilingual else "en"
+        language = options.language_for(self.multilingual)
         probability = 1.0
         if language is None:
             language, probability = self._detect_language(audio)
@@ -134,7 +126,7 @@ class OpenAIWhisperTranscriber:
                 **kwargs,
             )
         for index, segment in enumerate(result["segments"]):
-            yield _segment(index, segment)
+            yield segment_from(index, segment)
 
 
 def speech_clips(audio: Audio) -> list[float]:
@@ -143,22 +135,3 @@ def speech_clips(audio: Audio) -> list[float]:
 
     chunks = get_speech_timestamps(audio.samples, VadOptions())
     return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
-
-
-def _segment(index: int, s: dict[str, Any]) -> Segment:
-    return Segment(
-        id=index,
-        seek=int(s["seek"]),
-        start=float(s["start"]),
-        end=float(s["end"]),
-        text=s["text"],
-        tokens=tuple(int(t) for t in s["tokens"]),
-        temperature=float(s["temperature"]),
-        avg_logprob=float(s["avg_logprob"]),
-        compression_ratio=float(s["compression_ratio"]),
-        no_speech_prob=float(s["no_speech_prob"]),
-        words=tuple(
-            Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
-            for w in s.get("words") or ()
-        ),
-    )

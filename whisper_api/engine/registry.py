@@ -1,4 +1,4 @@
-"""The models one worker serves: located offline first, loaded on demand, unloaded when idle."""
+"""The models one worker serves: located offline first, loaded on first use, least recently used unloaded."""
 
 from __future__ import annotations
 
@@ -9,101 +9,32 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from whisper_api.config import Settings
-from whisper_api.engine.loading import (
-    ModelLocation,
-    installed_packaged_models,
-    is_known_name,
-    locate_model,
-)
-from whisper_api.engine.types import ModelDescription, Transcriber
+from whisper_api.engine.engines import Loader, engine_for, loader_for, model_search
+from whisper_api.engine.locator import installed_packaged_models, is_known_name
+from whisper_api.engine.types import ModelDescription, ModelLocation, Transcriber
 from whisper_api.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[ModelLocation], Transcriber]
-
-
-ENGINES = ("faster-whisper", "openai-whisper")
-
-
-def default_loader(settings: Settings) -> Loader:
-    """The loader for the configured engine."""
-    if settings.engine not in ENGINES:
-        raise ValueError(f"unknown WHISPER_ENGINE {settings.engine!r}; use one of {', '.join(ENGINES)}")
-    if settings.engine == "openai-whisper":
-        return _openai_whisper_loader(settings)
-
-    def load(location: ModelLocation) -> Transcriber:
-        from whisper_api.engine.faster import FasterWhisperTranscriber, choose_device
-
-        choice = choose_device(
-            settings.device,
-            settings.compute_type,
-            settings.effective_cpu_threads,
-            settings.device_index,
-            settings.effective_inference_workers,
-        )
-        started = time.perf_counter()
-        transcriber = FasterWhisperTranscriber(location, choice)
-        transcriber.warm_up()
-        logger.info(
-            "loaded model %s from %s (%s) on %s/%s in %.2fs",
-            location.name,
-            location.path,
-            location.source,
-            choice.device,
-            choice.compute_type,
-            time.perf_counter() - started,
-        )
-        return transcriber
-
-    return load
-
-
-def _openai_whisper_loader(settings: Settings) -> Loader:
-    def load(location: ModelLocation) -> Transcriber:
-        from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
-
-        device = choose_torch_device(settings.device, settings.effective_cpu_threads, settings.device_index)
-        started = time.perf_counter()
-        transcriber = OpenAIWhisperTranscriber(location, device)
-        transcriber.warm_up()
-        logger.info(
-            "loaded openai-whisper model %s from %s (%s) on %s (%s, %d threads) in %.2fs",
-            location.name,
-            location.path,
-            location.source,
-            device.name,
-            "float16" if device.fp16 else "float32",
-            device.cpu_threads,
-            time.perf_counter() - started,
-        )
-        return transcriber
-
-    return load
-
-
-def locator(settings: Settings) -> Callable[..., ModelLocation]:
-    """How the configured engine finds weights: CTranslate2 directories or openai-whisper checkpoints."""
-    if settings.engine == "openai-whisper":
-        from whisper_api.engine.checkpoints import locate_checkpoint
-
-        return locate_checkpoint
-    return locate_model
+#: Told each load's name and seconds (the metrics listen).
+LoadObserver = Callable[[str, float], None]
 
 
 class ModelRegistry:
     """Locates, loads and keeps at most `max_loaded` models; thread-safe."""
 
-    def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
+    def __init__(
+        self, settings: Settings, loader: Loader | None = None, on_load: LoadObserver | None = None
+    ) -> None:
         self.settings = settings
         self.default_name = settings.model
-        self._loader = loader or default_loader(settings)
+        self._engine = engine_for(settings)
+        self._loader = loader or loader_for(settings)
+        self._on_load = on_load
         self._loaded: OrderedDict[str, Transcriber] = OrderedDict()
         self._locations: dict[str, ModelLocation] = {}
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
-        self.load_seconds: dict[str, float] = {}
 
     def served_names(self) -> list[str]:
         """Every model name a client may ask for (besides OpenAI aliases)."""
@@ -120,13 +51,7 @@ class ModelRegistry:
             cached = self._locations.get(name)
         if cached is not None:
             return cached
-        location = locator(self.settings)(
-            name,
-            cache_dir=self.settings.cache_dir,
-            model_dir=self.settings.model_dir,
-            offline=self.settings.offline,
-            download_timeout=self.settings.download_timeout,
-        )
+        location = self._engine.locate(name, model_search(self.settings))
         with self._lock:
             self._locations[name] = location
         return location
@@ -147,8 +72,11 @@ class ModelRegistry:
             location = self.locate(name)
             started = time.perf_counter()
             model = self._loader(location)
+            seconds = time.perf_counter() - started
+            logger.info("loaded model %s in %.2fs", name, seconds)
+            if self._on_load is not None:
+                self._on_load(name, seconds)
             with self._lock:
-                self.load_seconds[name] = time.perf_counter() - started
                 self._loaded[name] = model
                 self._loaded.move_to_end(name)
                 self._evict()

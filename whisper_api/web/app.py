@@ -9,7 +9,8 @@ from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from whisper_api.config import Settings
-from whisper_api.engine.registry import Loader, ModelRegistry, default_loader
+from whisper_api.engine.engines import Loader
+from whisper_api.engine.registry import ModelRegistry
 from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, ui
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
@@ -32,8 +33,8 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     admission = Admission(
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
-    timed = metrics.timed_loader(loader or default_loader(settings))
-    app.extensions[EXTENSION_KEY] = AppState(settings, ModelRegistry(settings, timed), admission=admission)
+    registry = ModelRegistry(settings, loader, on_load=metrics.observe_model_load)
+    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
-from whisper_api.engine.tokens import token_counter
 from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import client_gone
@@ -63,7 +62,7 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         info, segments = transcriber.transcribe(audio, options)
         segments = slot.guard(segments)
         if params["stream"]:
-            counter = token_counter(state.registry.locate(name).path)
+            counter = transcriber.token_counter
             response = stream_transcript(info, segments, counter=counter, prompt=params["prompt"])
             response.call_on_close(slot.release)  # the stream holds the slot until it ends
             streaming = True

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
-from whisper_api.engine.tokens import TokenCounter, audio_tokens, token_counter
+from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Audio, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import ApiError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
@@ -69,7 +69,7 @@ def create_chat_completion() -> Response:
     whisper_name = _whisper_model(params["model"], state, upstream)
     parts = _decode_parts(params["messages"], state.settings.max_audio_seconds)
     transcriber = state.registry.get(whisper_name)
-    counter = token_counter(state.registry.locate(whisper_name).path)
+    counter = transcriber.token_counter
     options = TranscriptionOptions(beam_size=state.settings.beam_size, vad_filter=state.settings.vad_filter)
     audio_total = sum(audio_tokens(p.audio.duration) for p in parts)
     audio_out = "audio" in params["modalities"]

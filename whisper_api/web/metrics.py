@@ -11,8 +11,7 @@ Other modules record through the objects and helpers below, e.g. a request queue
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Blueprint, Response
@@ -26,9 +25,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-
-from whisper_api.engine.loading import ModelLocation
-from whisper_api.engine.types import Transcriber
 
 PREFIX = "whisper_api"
 
@@ -92,18 +88,11 @@ def metrics() -> Response:
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def timed_loader(load: Callable[[ModelLocation], Transcriber]) -> Callable[[ModelLocation], Transcriber]:
-    """Wrap an engine loader so each load is timed and counted."""
-
-    def wrapped(location: ModelLocation) -> Transcriber:
-        started = time.perf_counter()
-        transcriber = load(location)
-        MODEL_LOAD_SECONDS.labels(model=location.name).observe(time.perf_counter() - started)
-        MODELS_LOADED.labels(model=location.name).set(1)
-        _tracked_models.add(location.name)
-        return transcriber
-
-    return wrapped
+def observe_model_load(name: str, seconds: float) -> None:
+    """Count a model load (the registry times it)."""
+    MODEL_LOAD_SECONDS.labels(model=name).observe(seconds)
+    MODELS_LOADED.labels(model=name).set(1)
+    _tracked_models.add(name)
 
 
 def refresh_models_loaded(loaded: list[str]) -> None:

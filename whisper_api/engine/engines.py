@@ -1,0 +1,120 @@
+"""One record per engine: how it locates weights and opens them; loading, warm-up and timing shared.
+
+The rest of the code never asks which engine runs: it gets a `Loader` from `loader_for` and
+`Transcriber`s from it (each carries its own token counter).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from whisper_api.config import Settings
+from whisper_api.engine.types import (
+    SAMPLE_RATE,
+    Audio,
+    ModelLocation,
+    ModelSearch,
+    Transcriber,
+    TranscriptionOptions,
+)
+
+logger = logging.getLogger(__name__)
+
+Locator = Callable[[str, ModelSearch], ModelLocation]
+Loader = Callable[[ModelLocation], Transcriber]
+#: Opens located weights on the device the settings choose; returns the model and where it runs.
+Opener = Callable[[ModelLocation, Settings], tuple[Transcriber, str]]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What tells one engine from the other: the only place that does."""
+
+    name: str
+    locate: Locator
+    open: Opener
+
+
+def _locate_ct2(name: str, search: ModelSearch) -> ModelLocation:
+    from whisper_api.engine.locator import locate_model
+
+    return locate_model(name, search)
+
+
+def _locate_checkpoint(name: str, search: ModelSearch) -> ModelLocation:
+    from whisper_api.engine.checkpoints import locate_checkpoint  # imports torch
+
+    return locate_checkpoint(name, search)
+
+
+def _open_faster(location: ModelLocation, settings: Settings) -> tuple[Transcriber, str]:
+    from whisper_api.engine.faster import FasterWhisperTranscriber, choose_device
+
+    choice = choose_device(
+        settings.device,
+        settings.compute_type,
+        settings.effective_cpu_threads,
+        settings.device_index,
+        settings.effective_inference_workers,
+    )
+    where = f"{choice.device}:{choice.index}/{choice.compute_type}, {choice.cpu_threads} threads"
+    return FasterWhisperTranscriber(location, choice), where
+
+
+def _open_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[Transcriber, str]:
+    from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
+
+    device = choose_torch_device(settings.device, settings.effective_cpu_threads, settings.device_index)
+    precision = "float16" if device.fp16 else "float32"
+    where = f"{device.name}/{precision}, {device.cpu_threads} threads"
+    return OpenAIWhisperTranscriber(location, device), where
+
+
+ENGINES: dict[str, Engine] = {
+    "faster-whisper": Engine("faster-whisper", _locate_ct2, _open_faster),
+    "openai-whisper": Engine("openai-whisper", _locate_checkpoint, _open_openai_whisper),
+}
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The configured engine, or a ValueError naming the choices."""
+    engine = ENGINES.get(settings.engine)
+    if engine is None:
+        raise ValueError(f"unknown WHISPER_ENGINE {settings.engine!r}; use one of {', '.join(ENGINES)}")
+    return engine
+
+
+def model_search(settings: Settings) -> ModelSearch:
+    return ModelSearch(settings.cache_dir, settings.model_dir, settings.offline, settings.download_timeout)
+
+
+def warm_up(transcriber: Transcriber) -> None:
+    """Run one short decode so the first request does not pay for lazy initialisation."""
+    silence = Audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
+    _, segments = transcriber.transcribe(silence, TranscriptionOptions(beam_size=1, language="en"))
+    for _ in segments:
+        pass
+
+
+def loader_for(settings: Settings) -> Loader:
+    """Open and warm up located weights with the configured engine."""
+    engine = engine_for(settings)
+
+    def load(location: ModelLocation) -> Transcriber:
+        transcriber, where = engine.open(location, settings)
+        warm_up(transcriber)
+        logger.info(
+            "opened %s model %s from %s (%s) on %s",
+            engine.name,
+            location.name,
+            location.path,
+            location.source,
+            where,
+        )
+        return transcriber
+
+    return load
