@@ -28,6 +28,12 @@ Locator = Callable[[str, ModelSearch], ModelLocation]
 Loader = Callable[[ModelLocation], Transcriber]
 #: Opens located weights on the device the settings choose; returns the model and where it runs.
 Opener = Callable[[ModelLocation, Settings], tuple[Transcriber, str]]
+#: (RAM MiB, GPU MiB) located weights will take once opened with these settings.
+MemoryEstimate = Callable[[ModelLocation, Settings], tuple[float, float]]
+
+_MIB = 1 << 20
+#: Loaded size per stored byte (weights are stored in float16) by compute type; measured in bench/.
+_COMPUTE_FACTOR = {"int8": 0.6, "float16": 1.0, "bfloat16": 1.0, "float32": 2.0}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Engine:
     name: str
     locate: Locator
     open: Opener
+    estimate_mb: MemoryEstimate
 
 
 def _locate_ct2(name: str, search: ModelSearch) -> ModelLocation:
@@ -74,9 +81,37 @@ def _open_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[T
     return OpenAIWhisperTranscriber(location, device), where
 
 
+def _split(location: ModelLocation, factor: float, on_gpu: bool) -> tuple[float, float]:
+    size = location.weights.stat().st_size / _MIB * factor
+    return (size * 0.1, size) if on_gpu else (size, 0.0)  # on a GPU, RAM keeps little beyond the tokenizer
+
+
+def _estimate_faster(location: ModelLocation, settings: Settings) -> tuple[float, float]:
+    on_gpu = settings.device == "cuda"
+    if settings.device == "auto":
+        import ctranslate2
+
+        on_gpu = ctranslate2.get_cuda_device_count() > 0
+    compute = settings.compute_type
+    if compute == "default":
+        compute = "float16" if on_gpu else "int8"
+    return _split(location, _COMPUTE_FACTOR.get(compute.split("_")[0], 1.0), on_gpu)
+
+
+def _estimate_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[float, float]:
+    on_gpu = settings.device == "cuda"
+    if settings.device == "auto":
+        import torch
+
+        on_gpu = torch.cuda.is_available()
+    return _split(location, 1.0 if on_gpu else 2.0, on_gpu)  # float16 on CUDA, float32 on CPU
+
+
 ENGINES: dict[str, Engine] = {
-    "faster-whisper": Engine("faster-whisper", _locate_ct2, _open_faster),
-    "openai-whisper": Engine("openai-whisper", _locate_checkpoint, _open_openai_whisper),
+    "faster-whisper": Engine("faster-whisper", _locate_ct2, _open_faster, _estimate_faster),
+    "openai-whisper": Engine(
+        "openai-whisper", _locate_checkpoint, _open_openai_whisper, _estimate_openai_whisper
+    ),
 }
 
 

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, loader: Loader | None = None) -> Flask:
     """Build the app; nothing is loaded until a worker asks (see gunicorn.conf.py)."""
     settings = settings or Settings.from_env()
+    settings.alias_map  # noqa: B018 - a malformed WHISPER_API_MODEL_ALIASES stops the start, not a request
     app = Flask(__name__)
     app.request_class = InMemoryRequest
     app.url_map.strict_slashes = False  # a redirect would make clients re-send the upload
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     admission = Admission(
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
-    registry = ModelRegistry(settings, loader, on_load=metrics.observe_model_load)
+    registry = ModelRegistry(settings, loader, events=metrics.ModelMetrics())
     app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies

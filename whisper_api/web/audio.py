@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.registry import ModelLease
 from whisper_api.engine.types import Task, Transcriber, TranscriptionOptions, collect
 from whisper_api.errors import InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import client_gone
@@ -45,10 +47,11 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
     environ = request.environ
     slot = state.admission.enter(lambda: client_gone(environ))  # 429 before the body is read
     streaming = False
+    model: ModelLease | None = None
     try:
         params: dict[str, Any] = schema.load(form_to_payload(request.form))
         data = read_upload(request)
-        name = resolve_model_name(params["model"], state.registry.default_name)
+        name = resolve_model_name(params["model"], state.settings)
         if not state.registry.is_served(name):
             raise ModelNotFoundError(params["model"])
         slot.wait_turn()
@@ -56,7 +59,8 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
         del data
         note_audio_work(name, task, audio.duration)
         slot.set_deadline(settings.timeout_base + audio.duration * settings.timeout_per_audio_second)
-        transcriber = state.registry.get(name)
+        model = state.registry.lease(name, timeout=(slot.deadline or time.monotonic()) - time.monotonic())
+        transcriber = model.transcriber
         options = _options(params, task, transcriber, settings.beam_size, settings.vad_filter)
         slot.check()
         info, segments = transcriber.transcribe(audio, options)
@@ -65,12 +69,15 @@ def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
             counter = transcriber.token_counter
             response = stream_transcript(info, segments, counter=counter, prompt=params["prompt"])
             response.call_on_close(slot.release)  # the stream holds the slot until it ends
+            response.call_on_close(model.close)  # and the model
             streaming = True
             return response
         transcript = collect(info, segments)
     finally:
         if not streaming:
             slot.release()
+            if model is not None:
+                model.close()
     return render_transcript(
         transcript,
         response_format=params["response_format"],

@@ -68,7 +68,25 @@ def create_chat_completion() -> Response:
     upstream = Upstream.from_settings(state.settings)
     whisper_name = _whisper_model(params["model"], state, upstream)
     parts = _decode_parts(params["messages"], state.settings.max_audio_seconds)
-    transcriber = state.registry.get(whisper_name)
+    model = state.registry.lease(whisper_name, timeout=state.settings.timeout_base)
+    try:
+        response = _complete(body, params, parts, model.transcriber, upstream, state)
+    except BaseException:
+        model.close()
+        raise
+    response.call_on_close(model.close)  # a stream holds the model until it ends
+    return response
+
+
+def _complete(
+    body: dict[str, Any],
+    params: dict[str, Any],
+    parts: list[AudioPart],
+    transcriber: Transcriber,
+    upstream: Upstream | None,
+    state: AppState,
+) -> Response:
+    whisper_name = transcriber.name
     counter = transcriber.token_counter
     options = TranscriptionOptions(beam_size=state.settings.beam_size, vad_filter=state.settings.vad_filter)
     audio_total = sum(audio_tokens(p.audio.duration) for p in parts)
@@ -100,7 +118,7 @@ def create_chat_completion() -> Response:
 def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:
     """The Whisper model for the audio parts; unknown chat models are a 404 naming `model`."""
     registry = state.registry
-    name = resolve_model_name(requested, registry.default_name)
+    name = resolve_model_name(requested, state.settings)
     if registry.is_served(name):
         return name
     if requested in CHAT_AUDIO_ALIASES or requested in OPENAI_ALIASES:

@@ -72,8 +72,24 @@ MODELS_LOADED = Gauge(
     ["model"],
     multiprocess_mode="livesum",
 )
-
-_tracked_models: set[str] = set()
+WORKER_MODELS = Gauge(
+    f"{PREFIX}_worker_model_loaded",
+    "1 while this worker (pid) holds the model in memory",
+    ["model"],
+    multiprocess_mode="liveall",
+)
+MODEL_MEMORY = Gauge(
+    f"{PREFIX}_model_memory_megabytes",
+    "Memory a loaded model takes in this worker (pid), in MiB, by kind (ram, gpu)",
+    ["model", "kind"],
+    multiprocess_mode="liveall",
+)
+MODEL_LOADS = Counter(f"{PREFIX}_model_loads", "Models loaded into a worker", ["model"])
+MODEL_UNLOADS = Counter(
+    f"{PREFIX}_model_unloads",
+    "Models unloaded from a worker, by reason (room, idle, admin)",
+    ["model", "reason"],
+)
 
 bp = Blueprint("metrics", __name__)
 
@@ -88,17 +104,24 @@ def metrics() -> Response:
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def observe_model_load(name: str, seconds: float) -> None:
-    """Count a model load (the registry times it)."""
-    MODEL_LOAD_SECONDS.labels(model=name).observe(seconds)
-    MODELS_LOADED.labels(model=name).set(1)
-    _tracked_models.add(name)
+class ModelMetrics:
+    """The registry's `ModelEvents`: loads (timed by the registry), unloads and memory per model."""
 
+    def loaded(self, name: str, seconds: float, ram_mb: float, gpu_mb: float) -> None:
+        MODEL_LOAD_SECONDS.labels(model=name).observe(seconds)
+        MODEL_LOADS.labels(model=name).inc()
+        self._hold(name, 1, ram_mb, gpu_mb)
 
-def refresh_models_loaded(loaded: list[str]) -> None:
-    """Set this worker's 1/0 per model after evictions (called once per request, cheap)."""
-    for name in _tracked_models:
-        MODELS_LOADED.labels(model=name).set(1 if name in loaded else 0)
+    def unloaded(self, name: str, reason: str) -> None:
+        MODEL_UNLOADS.labels(model=name, reason=reason).inc()
+        self._hold(name, 0, 0.0, 0.0)
+
+    @staticmethod
+    def _hold(name: str, loaded: int, ram_mb: float, gpu_mb: float) -> None:
+        MODELS_LOADED.labels(model=name).set(loaded)
+        WORKER_MODELS.labels(model=name).set(loaded)
+        MODEL_MEMORY.labels(model=name, kind="ram").set(ram_mb)
+        MODEL_MEMORY.labels(model=name, kind="gpu").set(gpu_mb)
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from whisper_api.web import metrics
-from whisper_api.web.state import EXTENSION_KEY, get_state
+from whisper_api.web.state import EXTENSION_KEY
 
 access_logger = logging.getLogger("whisper_api.access")
 logger = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ def register(app: Flask) -> None:
             "user_agent": (request.user_agent.string or "")[:200] or None,
         }
         work: AudioWork | None = g.get("audio_work")
-        metrics.refresh_models_loaded(get_state().registry.loaded_names())
 
         def finish() -> None:
             try:
