@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -258,3 +260,81 @@ def test_sigterm_finishes_requests_in_flight_then_exits_zero(two_workers: Server
     assert in_flight.result.status_code == 200
     assert "fellow americans" in in_flight.result.json()["text"].lower()
     assert two_workers.process.wait(timeout=120) == 0
+
+
+# --- chat takes the same road as an upload -------------------------------------------------------------
+
+
+def _chat_body(wav: bytes, *, stream: bool = False) -> dict:
+    part = {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav).decode(), "format": "wav"}}
+    return {
+        "model": "gpt-4o-audio-preview",
+        "stream": stream,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Transcribe:"}, part]}],
+    }
+
+
+def _chat(url: str, wav: bytes, *, stream: bool = False, request_id: str = "") -> requests.Response:
+    headers = {"X-Request-Id": request_id} if request_id else {}
+    return requests.post(
+        url + "/v1/chat/completions", json=_chat_body(wav, stream=stream), headers=headers, timeout=300
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_busy_worker_refuses_a_chat_with_audio_with_429_and_retry_after(
+    single_slot: ServerProcess, long_wav, stream: bool
+) -> None:
+    running = RawRequest(single_slot.base_url, long_wav)
+    busy = _chat(single_slot.base_url, SHORT_WAV, stream=stream)
+    assert busy.status_code == 429
+    assert busy.json()["error"]["code"] == "server_busy"
+    assert int(busy.headers["Retry-After"]) >= 1
+    assert running.response().status == 200
+
+
+def test_chat_transcription_shows_in_metrics_and_the_request_log(
+    single_slot: ServerProcess, long_wav
+) -> None:
+    def audio_seconds() -> float:
+        text = requests.get(single_slot.base_url + "/metrics", timeout=10).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("whisper_api_audio_seconds_total{")
+        )
+
+    before = audio_seconds()
+    response = _chat(single_slot.base_url, long_wav, request_id="it-chat-metrics-1")
+    assert response.status_code == 200
+    assert "ask not what your country" in response.json()["choices"][0]["message"]["content"].lower()
+    assert audio_seconds() - before == pytest.approx(33.0, abs=0.1)
+    time.sleep(0.3)
+    lines = [
+        json.loads(line)
+        for line in single_slot.log_path.read_text().splitlines()
+        if '"request_id":"it-chat-metrics-1"' in line
+    ]
+    assert len(lines) == 1
+    assert lines[0]["endpoint"] == "/v1/chat/completions"
+    assert lines[0]["model"] == "tiny.en"
+    assert lines[0]["audio_seconds"] == pytest.approx(33.0, abs=0.1)
+
+
+def test_chat_past_its_deadline_is_an_openai_504(tight_deadline: ServerProcess, long_wav) -> None:
+    client = openai.OpenAI(base_url=tight_deadline.base_url + "/v1", api_key="x", max_retries=0)
+    with client, pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(**_chat_body(long_wav))
+    assert caught.value.status_code == 504
+    assert caught.value.code == "timeout"
+
+
+def test_streamed_chat_past_its_deadline_is_an_openai_error(tight_deadline: ServerProcess, long_wav) -> None:
+    response = _chat(tight_deadline.base_url, long_wav, stream=True)
+    if response.status_code == 200:  # the deadline passed after the stream began: an error event
+        assert '"code":"timeout"' in response.text.replace(" ", "")
+        assert response.text.rstrip().endswith("data: [DONE]")
+        assert "ask not what your country" not in response.text.lower()
+    else:
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "timeout"

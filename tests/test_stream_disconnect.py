@@ -18,7 +18,7 @@ from tests.support.media import speech_samples, wav_bytes
 from tests.support.server import ServerProcess
 
 REPEATS = 4  # 4 x 60 s: long enough that decoding it all takes many windows
-STOPPED = r"client closed the stream after (\d+) segments \(([\d.]+) of ([\d.]+) s\)"
+STOPPED = r"client closed the transcription stream after (\d+) segments \(([\d.]+) of ([\d.]+) s\)"
 
 
 @pytest.fixture(scope="module")
@@ -114,5 +114,5 @@ def test_client_disconnect_mid_chat_stream_stops_decoding(server: ServerProcess,
     assert next(chunks).choices[0].delta.content  # the first decoded segment
     stream.close()
 
-    _wait_for_log(server, r"client closed the chat stream; transcription stopped")
+    _wait_for_log(server, r"client closed the chat transcription stream; its work stopped")
     _assert_worker_idle(server)  # the rest of the audio is not decoded

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from whisper_api.engine.tokens import TokenCounter, ct2_token_counter
 from whisper_api.engine.types import (
     Audio,
     ModelLocation,
@@ -21,7 +20,6 @@ class FakeTranscriber:
     def __init__(self, name: str, multilingual: bool = True) -> None:
         self.name = name
         self.multilingual = multilingual
-        self.token_counter: TokenCounter | None = None
         self.calls: list[TranscriptionOptions] = []
 
     def transcribe(
@@ -58,8 +56,6 @@ class FakeTranscriber:
 def fake_loader(loaded: dict[str, FakeTranscriber]):
     def load(location: ModelLocation) -> FakeTranscriber:
         transcriber = FakeTranscriber(location.name, multilingual=not location.name.endswith(".en"))
-        if location.path.is_dir():  # the real tokenizer next to the located weights
-            transcriber.token_counter = ct2_token_counter(location.path)
         loaded[location.name] = transcriber
         return transcriber
 

@@ -150,7 +150,12 @@ def _checkpoint_vocab(path: Path, mtime_ns: int) -> int:
 
 def checkpoint_is_multilingual(path: Path) -> bool:
     """Multilingual checkpoints have more than the 51864 tokens of English-only ones."""
-    return _checkpoint_vocab(path, path.stat().st_mtime_ns) >= 51865
+    return checkpoint_vocabulary(path) >= 51865
+
+
+def checkpoint_vocabulary(path: Path) -> int:
+    """The checkpoint's vocabulary size (read from its header once)."""
+    return _checkpoint_vocab(path, path.stat().st_mtime_ns)
 
 
 def load_whisper_model(path: Path, device: str = "cpu", *, name: str | None = None) -> Whisper:

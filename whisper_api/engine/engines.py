@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from whisper_api.config import Settings
+from whisper_api.engine.tokens import TokenCounter, ct2_token_counter, whisper_token_counter
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
@@ -30,6 +31,8 @@ Loader = Callable[[ModelLocation], Transcriber]
 Opener = Callable[[ModelLocation, Settings], tuple[Transcriber, str]]
 #: (RAM MiB, GPU MiB) located weights will take once opened with these settings.
 MemoryEstimate = Callable[[ModelLocation, Settings], tuple[float, float]]
+#: The tokenizer of located weights, without opening them; None when they ship none.
+CounterFor = Callable[[ModelLocation], TokenCounter | None]
 
 _MIB = 1 << 20
 #: Loaded size per stored byte (weights are stored in float16) by compute type; measured in bench/.
@@ -44,6 +47,7 @@ class Engine:
     locate: Locator
     open: Opener
     estimate_mb: MemoryEstimate
+    token_counter: CounterFor
 
 
 def _locate_ct2(name: str, search: ModelSearch) -> ModelLocation:
@@ -81,6 +85,19 @@ def _open_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[T
     return OpenAIWhisperTranscriber(location, device), where
 
 
+def _ct2_counter(location: ModelLocation) -> TokenCounter | None:
+    return ct2_token_counter(location.path)
+
+
+def _checkpoint_counter(location: ModelLocation) -> TokenCounter:
+    from whisper_api.engine.checkpoints import checkpoint_vocabulary
+
+    multilingual = location.multilingual  # as openai-whisper's Whisper.num_languages counts them:
+    return whisper_token_counter(
+        multilingual, checkpoint_vocabulary(location.path) - 51765 - int(multilingual)
+    )
+
+
 def _split(location: ModelLocation, factor: float, on_gpu: bool) -> tuple[float, float]:
     size = location.weights.stat().st_size / _MIB * factor
     return (size * 0.1, size) if on_gpu else (size, 0.0)  # on a GPU, RAM keeps little beyond the tokenizer
@@ -108,9 +125,13 @@ def _estimate_openai_whisper(location: ModelLocation, settings: Settings) -> tup
 
 
 ENGINES: dict[str, Engine] = {
-    "faster-whisper": Engine("faster-whisper", _locate_ct2, _open_faster, _estimate_faster),
+    "faster-whisper": Engine("faster-whisper", _locate_ct2, _open_faster, _estimate_faster, _ct2_counter),
     "openai-whisper": Engine(
-        "openai-whisper", _locate_checkpoint, _open_openai_whisper, _estimate_openai_whisper
+        "openai-whisper",
+        _locate_checkpoint,
+        _open_openai_whisper,
+        _estimate_openai_whisper,
+        _checkpoint_counter,
     ),
 }
 

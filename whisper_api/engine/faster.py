@@ -7,7 +7,6 @@ import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
-from whisper_api.engine.tokens import ct2_token_counter
 from whisper_api.engine.types import (
     Audio,
     LoadedModel,
@@ -53,7 +52,7 @@ class FasterWhisperTranscriber(LoadedModel):
     def __init__(self, location: ModelLocation, choice: DeviceChoice) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
-        super().__init__(location, ct2_token_counter(location.path))
+        super().__init__(location)
         self.choice = choice
         self._model = WhisperModel(
             str(location.path),

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisper_api.engine.checkpoints import load_whisper_model
-from whisper_api.engine.tokens import whisper_token_counter
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
@@ -69,9 +68,8 @@ class OpenAIWhisperTranscriber(LoadedModel):
     engine = "openai-whisper"
 
     def __init__(self, location: ModelLocation, device: TorchDevice) -> None:
+        super().__init__(location)
         self._model = load_whisper_model(location.path, device.name, name=location.name)
-        model = self._model
-        super().__init__(location, whisper_token_counter(model.is_multilingual, model.num_languages))
         self.device = device
         # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
         self._lock = threading.Lock()

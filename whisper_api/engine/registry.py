@@ -19,6 +19,7 @@ from typing import Protocol
 from whisper_api.config import Settings
 from whisper_api.engine.engines import Loader, engine_for, loader_for, model_search
 from whisper_api.engine.locator import installed_packaged_models, is_known_name
+from whisper_api.engine.tokens import TokenCounter
 from whisper_api.engine.types import ModelDescription, ModelLocation, Transcriber
 from whisper_api.errors import DeadlineExceededError, ModelCapacityError, ModelNotFoundError
 
@@ -134,6 +135,10 @@ class ModelRegistry:
         with self._lock:
             self._locations[name] = location
         return location
+
+    def token_counter(self, name: str) -> TokenCounter | None:
+        """`name`'s tokenizer, for OpenAI's token usage (the model need not be loaded)."""
+        return self._engine.token_counter(self.locate(name))
 
     def lease(self, name: str, timeout: float | None = None) -> ModelLease:
         """Model `name`, loaded (once, even under concurrency) if needed and busy until closed.

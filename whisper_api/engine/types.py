@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from whisper_api.engine.tokens import TokenCounter
 
 Task = Literal["transcribe", "translate"]
 SAMPLE_RATE = 16_000
@@ -133,11 +130,10 @@ class LoadedModel:
 
     engine = ""
 
-    def __init__(self, location: ModelLocation, token_counter: TokenCounter | None) -> None:
+    def __init__(self, location: ModelLocation) -> None:
         self.location = location
         self.name = location.name
         self.multilingual = location.multilingual
-        self.token_counter = token_counter
 
 
 class Transcriber(Protocol):
@@ -145,7 +141,6 @@ class Transcriber(Protocol):
 
     name: str
     multilingual: bool
-    token_counter: TokenCounter | None  # None: this model cannot count tokens (no `usage`)
 
     def transcribe(
         self, audio: Audio, options: TranscriptionOptions

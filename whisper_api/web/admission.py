@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from whisper_api.errors import ClientDisconnectedError, DeadlineExceededError, ServerBusyError
 from whisper_api.web import metrics
-from whisper_api.web.streaming import close_iterator
+from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ class Slot:
 
     def wait_turn(self) -> None:
         """Block until one of the worker's running places is ours (or raise 429 / disconnect)."""
+        if self._running:
+            return
         self._admission._acquire(self)
         self._running = True
 

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
-    observe.register(app)
+    observe.register(app, settings.log_format)
     drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
 
     @app.before_request

@@ -9,26 +9,22 @@ conversation goes to that OpenAI-compatible server, streamed or not.
 from __future__ import annotations
 
 import copy
-import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.tokens import TokenCounter, audio_tokens
-from whisper_api.engine.types import Audio, Transcriber, TranscriptionOptions, collect
-from whisper_api.errors import ApiError, InvalidRequestError, ModelNotFoundError
+from whisper_api.engine.types import Audio, Segment, TranscriptionOptions, collect
+from whisper_api.errors import ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
 from whisper_api.web.chat_schemas import load_chat_request
-from whisper_api.web.errors import json_response
+from whisper_api.web.pipeline import Job
+from whisper_api.web.responses import close_iterator, event_stream, json_response, sse, sse_response
 from whisper_api.web.state import AppState, get_state
-from whisper_api.web.streaming import close_iterator, error_event, sse, sse_response
 from whisper_api.web.upstream import Upstream
-
-logger = logging.getLogger(__name__)
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 
@@ -63,54 +59,45 @@ class AudioPart:
 @bp.post("/chat/completions")
 def create_chat_completion() -> Response:
     state = get_state()
-    body = request.get_json(silent=True)
-    params = load_chat_request(body)
-    upstream = Upstream.from_settings(state.settings)
-    whisper_name = _whisper_model(params["model"], state, upstream)
-    parts = _decode_parts(params["messages"], state.settings.max_audio_seconds)
-    model = state.registry.lease(whisper_name, timeout=state.settings.timeout_base)
-    try:
-        response = _complete(body, params, parts, model.transcriber, upstream, state)
-    except BaseException:
-        model.close()
-        raise
-    response.call_on_close(model.close)  # a stream holds the model until it ends
-    return response
+    # Admitted before the body is read, like an upload; released at once if it holds no audio.
+    job = state.pipeline.admit(request.environ)
+    with job:
+        body = request.get_json(silent=True)
+        params = load_chat_request(body)
+        upstream = Upstream.from_settings(state.settings)
+        whisper_name = _whisper_model(params["model"], state, upstream)
+        sources = list(_audio_sources(params["messages"]))
+        if not sources:
+            job.close()  # nothing to transcribe: a text-only chat takes no transcription slot
+        else:
+            job.choose_model(whisper_name)
+        parts = [AudioPart(m, p, job.decode(data, param=path)) for m, p, path, data in sources]
+        options = state.pipeline.options()
+        audio_total = sum(audio_tokens(p.audio.duration) for p in parts)
+        audio_out = "audio" in params["modalities"]
 
+        if upstream is not None:
+            transcripts = [_transcribe(job, p, options) for p in parts]
+            job.close()  # the upstream LLM's answer takes no transcription slot
+            forwarded = _forward_body(body, parts, transcripts, upstream)
+            reply = Reply(model=upstream.model or params["model"], audio_out=audio_out)
+            if params["stream"]:
+                return sse_response(_relay(upstream.stream(forwarded), reply, audio_total))
+            return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total))
 
-def _complete(
-    body: dict[str, Any],
-    params: dict[str, Any],
-    parts: list[AudioPart],
-    transcriber: Transcriber,
-    upstream: Upstream | None,
-    state: AppState,
-) -> Response:
-    whisper_name = transcriber.name
-    counter = transcriber.token_counter
-    options = TranscriptionOptions(beam_size=state.settings.beam_size, vad_filter=state.settings.vad_filter)
-    audio_total = sum(audio_tokens(p.audio.duration) for p in parts)
-    audio_out = "audio" in params["modalities"]
-
-    if upstream is not None:
-        transcripts = [_transcribe(transcriber, p, options) for p in parts]
-        forwarded = _forward_body(body, parts, transcripts, upstream)
-        reply = Reply(model=upstream.model or params["model"], audio_out=audio_out)
+        reply = Reply(model=whisper_name, audio_out=audio_out)
+        counter = state.pipeline.token_counter(whisper_name)
+        text_tokens = _count_text(params["messages"], counter)
         if params["stream"]:
-            return sse_response(_relay(upstream.stream(forwarded), reply, audio_total))
-        return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total))
-
-    reply = Reply(model=whisper_name, audio_out=audio_out)
-    text_tokens = _count_text(params["messages"], counter)
-    if params["stream"]:
-        events = _transcript_chunks(
-            reply, transcriber, parts, options, counter, text_tokens, audio_total, params["include_usage"]
-        )
-        return sse_response(events)
-    if parts:
-        text = PART_SEPARATOR.join(_transcribe(transcriber, p, options) for p in parts)
-    else:
-        text = NO_UPSTREAM_REPLY
+            pieces = job.stream(_part_segments(job, parts, options)) if parts else None
+            events = _transcript_chunks(
+                reply, pieces, counter, text_tokens, audio_total, params["include_usage"]
+            )
+            return sse_response(events, on_close=pieces.close if pieces is not None else None)
+        if parts:
+            text = PART_SEPARATOR.join(_transcribe(job, p, options) for p in parts)
+        else:
+            text = NO_UPSTREAM_REPLY
     usage = _usage(counter, text_tokens, audio_total, text)
     return json_response(reply.completion(text, usage))
 
@@ -128,29 +115,33 @@ def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -
     raise ModelNotFoundError(requested)
 
 
-def _decode_parts(messages: list[dict[str, Any]], max_seconds: float) -> list[AudioPart]:
-    """Decode every audio part before any work starts, so bad audio is a 400 naming its part."""
-    parts: list[AudioPart] = []
+def _audio_sources(messages: list[dict[str, Any]]) -> Iterator[tuple[int, int, str, bytes]]:
+    """(message, part, error path, bytes) of every `input_audio` part, in order."""
     for m, message in enumerate(messages):
         content = message.get("content")
         if not isinstance(content, list):
             continue
         for p, part in enumerate(content):
-            if part["type"] != "input_audio":
-                continue
-            path = f"messages[{m}].content[{p}].input_audio.data"
-            try:
-                audio = decode_audio(part["input_audio"]["data"], max_seconds=max_seconds)
-            except ApiError as exc:
-                message = f"The {part['input_audio']['format']} audio could not be decoded: {exc.message}"
-                raise InvalidRequestError(message, param=path, code=exc.code) from exc
-            parts.append(AudioPart(m, p, audio))
-    return parts
+            if part["type"] == "input_audio":
+                yield m, p, f"messages[{m}].content[{p}].input_audio.data", part["input_audio"]["data"]
 
 
-def _transcribe(transcriber: Transcriber, part: AudioPart, options: TranscriptionOptions) -> str:
-    info, segments = transcriber.transcribe(part.audio, options)
+def _transcribe(job: Job, part: AudioPart, options: TranscriptionOptions) -> str:
+    info, segments = job.transcribe(part.audio, options)
     return collect(info, segments).text
+
+
+def _part_segments(
+    job: Job, parts: list[AudioPart], options: TranscriptionOptions
+) -> Iterator[tuple[int, Segment]]:
+    """(part index, segment) across every part, decoded lazily; closing it stops the engine."""
+    for index, part in enumerate(parts):
+        _, segments = job.transcribe(part.audio, options)
+        try:
+            for segment in segments:
+                yield index, segment
+        finally:
+            close_iterator(segments)
 
 
 def _count_text(messages: list[dict[str, Any]], counter: TokenCounter | None) -> int:
@@ -177,59 +168,55 @@ def _usage(
 
 def _transcript_chunks(
     reply: Reply,
-    transcriber: Transcriber,
-    parts: list[AudioPart],
-    options: TranscriptionOptions,
+    pieces_of_parts: Iterable[tuple[int, Segment]] | None,
     counter: TokenCounter | None,
     text_tokens: int,
     audio_total: int,
     include_usage: bool,
 ) -> Iterator[str]:
     """Chunks of the transcript as segments are decoded, a `stop` chunk, usage if asked, `[DONE]`."""
+    frames = _transcript_frames(reply, pieces_of_parts, counter, text_tokens, audio_total, include_usage)
+    return event_stream(frames, source=pieces_of_parts, what="chat transcription")
+
+
+def _transcript_frames(
+    reply: Reply,
+    pieces_of_parts: Iterable[tuple[int, Segment]] | None,
+    counter: TokenCounter | None,
+    text_tokens: int,
+    audio_total: int,
+    include_usage: bool,
+) -> Iterator[str]:
     pieces: list[str] = []
     sent_id = False
-    segments: Iterator[Any] | None = None
-    try:
-        yield sse(reply.chunk(reply.first_delta(), include_usage=include_usage))
-        if not parts:
-            pieces.append(NO_UPSTREAM_REPLY)
-            yield sse(
-                reply.chunk(reply.text_delta(NO_UPSTREAM_REPLY, first=True), include_usage=include_usage)
-            )
-            sent_id = True
-        for index, part in enumerate(parts):
-            _, segments = transcriber.transcribe(part.audio, options)
-            starts_part = True
-            for segment in segments:
-                text = segment.text.lstrip() if starts_part else segment.text
-                if not text:
-                    continue
-                if starts_part and index > 0 and pieces:
-                    text = PART_SEPARATOR + text
-                starts_part = False
-                pieces.append(text)
-                yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
-                sent_id = True
-            segments = None
-        if reply.audio_out:
-            audio = reply.audio_block("")
-            del audio["transcript"]
-            if sent_id:
-                del audio["id"]
-            yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
-        yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
-        if include_usage:
-            usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
-            if usage is not None:
-                yield sse(reply.usage_chunk(usage))
-    except GeneratorExit:
-        logger.info("client closed the chat stream; transcription stopped")
-        raise
-    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
-        yield error_event(exc, "chat transcription")
-    finally:
-        close_iterator(segments)
-    yield sse("[DONE]")
+    yield sse(reply.chunk(reply.first_delta(), include_usage=include_usage))
+    if pieces_of_parts is None:
+        pieces.append(NO_UPSTREAM_REPLY)
+        yield sse(reply.chunk(reply.text_delta(NO_UPSTREAM_REPLY, first=True), include_usage=include_usage))
+        sent_id = True
+    current = -1
+    for index, segment in pieces_of_parts or ():
+        starts_part = index != current
+        text = segment.text.lstrip() if starts_part else segment.text
+        if not text:
+            continue
+        if starts_part and index > 0 and pieces:
+            text = PART_SEPARATOR + text
+        current = index
+        pieces.append(text)
+        yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
+        sent_id = True
+    if reply.audio_out:
+        audio = reply.audio_block("")
+        del audio["transcript"]
+        if sent_id:
+            del audio["id"]
+        yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+    yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
+    if include_usage:
+        usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
+        if usage is not None:
+            yield sse(reply.usage_chunk(usage))
 
 
 def _forward_body(
@@ -266,27 +253,22 @@ def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict
 
 def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
     """The upstream's chunks as they arrive (audio output re-shaped, audio tokens added), `[DONE]`."""
+    return event_stream(_relay_frames(chunks, reply, audio_total), source=chunks, what="upstream chat")
+
+
+def _relay_frames(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
     sent_id = False
-    try:
-        for chunk in chunks:
-            choices = chunk.get("choices")
-            if reply.audio_out and isinstance(choices, list):
-                relayed = []
-                for choice in choices:
-                    if isinstance(choice, dict) and "delta" in choice:
-                        delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
-                        sent_id = sent_id or used
-                        choice = {**choice, "delta": delta}
-                    relayed.append(choice)
-                chunk = {**chunk, "choices": relayed}
-            if chunk.get("usage"):
-                chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
-            yield sse(chunk)
-    except GeneratorExit:
-        logger.info("client closed the chat stream; upstream request closed")
-        raise
-    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
-        yield error_event(exc, "upstream chat stream")
-    finally:
-        close_iterator(chunks)
-    yield sse("[DONE]")
+    for chunk in chunks:
+        choices = chunk.get("choices")
+        if reply.audio_out and isinstance(choices, list):
+            relayed = []
+            for choice in choices:
+                if isinstance(choice, dict) and "delta" in choice:
+                    delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
+                    sent_id = sent_id or used
+                    choice = {**choice, "delta": delta}
+                relayed.append(choice)
+            chunk = {**chunk, "choices": relayed}
+        if chunk.get("usage"):
+            chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
+        yield sse(chunk)

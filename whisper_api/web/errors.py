@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
 from marshmallow import ValidationError
@@ -18,19 +16,9 @@ from whisper_api.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from whisper_api.web.responses import json_response
 
 logger = logging.getLogger(__name__)
-
-JSON_MIMETYPE = "application/json; charset=utf-8"
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """JSON with UTF-8 text left unescaped and the charset stated (PowerShell 5 needs both)."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    response = Response(text, status=status, content_type=JSON_MIMETYPE)
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
 
 
 def error_response(error: ApiError) -> Response:

@@ -13,9 +13,8 @@ from flask import Response
 
 from whisper_api.engine.languages import language_name
 from whisper_api.engine.types import Segment, Transcript, Word
-from whisper_api.web.errors import json_response
+from whisper_api.web.responses import json_response, text_response
 
-TEXT_MIMETYPE = "text/plain; charset=utf-8"
 _WORD_EDGES = string.whitespace + string.punctuation + "“”‘’«»¿¡…。，、！？：；「」『』（）"
 
 
@@ -98,10 +97,6 @@ def render_vtt(segments: tuple[Segment, ...]) -> str:
         if s.text.strip()
     ]
     return webvtt.WebVTT(captions=captions).content
-
-
-def text_response(text: str) -> Response:
-    return Response(text, status=200, content_type=TEXT_MIMETYPE)
 
 
 def render_transcript(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from whisper_api.errors import ModelUnavailableError
-from whisper_api.web.errors import json_response
+from whisper_api.web.responses import json_response
 from whisper_api.web.state import get_state
 
 bp = Blueprint("health", __name__)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response
 from whisper_api.engine.types import ModelDescription
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.web.aliases import alias_targets
-from whisper_api.web.errors import json_response
+from whisper_api.web.responses import json_response
 from whisper_api.web.state import get_state
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")

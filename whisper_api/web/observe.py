@@ -19,7 +19,6 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from whisper_api.web import metrics
-from whisper_api.web.state import EXTENSION_KEY
 
 access_logger = logging.getLogger("whisper_api.access")
 logger = logging.getLogger(__name__)
@@ -50,8 +49,7 @@ def note_audio_work(model: str, task: str, audio_seconds: float) -> None:
     g.audio_work = AudioWork(model, task, round(audio_seconds, 3))
 
 
-def register(app: Flask) -> None:
-    log_format = app.extensions[EXTENSION_KEY].settings.log_format
+def register(app: Flask, log_format: str) -> None:
 
     @app.after_request
     def record_on_close(response: Response) -> Response:

@@ -17,8 +17,7 @@ from flask import Blueprint, Response
 from marshmallow import Schema, fields, validate
 
 import whisper_api
-from whisper_api.web.errors import json_response
-from whisper_api.web.formatting import TEXT_MIMETYPE
+from whisper_api.web.responses import TEXT_MIMETYPE, json_response
 from whisper_api.web.schemas import GRANULARITIES, TranscriptionSchema, TranslationSchema
 
 bp = Blueprint("openapi", __name__)

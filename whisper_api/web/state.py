@@ -9,6 +9,7 @@ from flask import current_app
 from whisper_api.config import Settings
 from whisper_api.engine.registry import ModelRegistry
 from whisper_api.web.admission import Admission
+from whisper_api.web.pipeline import Pipeline
 
 EXTENSION_KEY = "whisper_api"
 
@@ -18,6 +19,10 @@ class AppState:
     settings: Settings
     registry: ModelRegistry
     admission: Admission = field(default_factory=lambda: Admission(1, 0, 30.0))
+    pipeline: Pipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pipeline = Pipeline(self.settings, self.registry, self.admission)
 
 
 def get_state() -> AppState:

@@ -7,49 +7,24 @@ generator; closing it closes the engine's segment iterator, which stops the deco
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
-from flask import Response, stream_with_context
+from flask import Response
 
 from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Segment, TranscriptionInfo
-from whisper_api.errors import ApiError, ClientDisconnectedError, InternalError
+from whisper_api.web.responses import event_stream, sse, sse_response
 
-logger = logging.getLogger(__name__)
-
-SSE_MIMETYPE = "text/event-stream; charset=utf-8"
+T_co = TypeVar("T_co", covariant=True)
 
 
-def sse(payload: dict[str, Any] | str) -> str:
-    """One SSE frame: `data: <json>` and a blank line (no `event:`, `id:` or `retry:` lines)."""
-    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-    return f"data: {data}\n\n"
+class ClosableStream(Protocol[T_co]):
+    """Items that stop being produced, and free what produces them, on `close`."""
 
+    def __iter__(self) -> Iterator[T_co]: ...
 
-def error_event(exc: Exception, what: str) -> str:
-    """The SSE frame reporting a failure after the status line was sent (both SDKs raise on it)."""
-    if isinstance(exc, ApiError):
-        return sse(exc.to_dict())
-    logger.error("%s failed mid-stream", what, exc_info=exc)
-    return sse(InternalError("The server had an error while processing your request.").to_dict())
-
-
-def close_iterator(iterator: object) -> None:
-    """Close a generator we stopped reading, which stops the work behind it (decoding, upstream)."""
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        close()
-
-
-def sse_response(events: Iterator[str]) -> Response:
-    """A streaming response that proxies (nginx) and the app pass through unbuffered."""
-    response = Response(stream_with_context(events), status=200, content_type=SSE_MIMETYPE)
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    def close(self) -> None: ...
 
 
 def token_usage(
@@ -70,49 +45,51 @@ def token_usage(
 
 def transcript_events(
     info: TranscriptionInfo,
-    segments: Iterator[Segment],
+    segments: Iterable[Segment],
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
 ) -> Iterator[str]:
     """Deltas as segments are decoded, one `done` with the whole text, then `[DONE]`."""
-    parts: list[str] = []
     decoded: list[Segment] = []
-    try:
-        for segment in segments:
-            decoded.append(segment)
-            delta = segment.text if parts else segment.text.lstrip()
-            if not delta:
-                continue
-            parts.append(delta)
-            yield sse({"type": "transcript.text.delta", "delta": delta})
-        done: dict[str, Any] = {"type": "transcript.text.done", "text": "".join(parts).strip()}
-        if counter is not None:
-            done["usage"] = token_usage(info, decoded, counter, prompt)
-        yield sse(done)
-    except (GeneratorExit, ClientDisconnectedError) as exc:
-        # Seen by the server when a write fails, or by the admission check between segments.
-        logger.info(
-            "client closed the stream after %d segments (%.1f of %.1f s); transcription stopped",
-            len(decoded),
-            decoded[-1].end if decoded else 0.0,
-            info.duration,
-        )
-        if isinstance(exc, GeneratorExit):
-            raise
-        return  # nobody is reading: no error event, no [DONE]
-    except Exception as exc:  # noqa: BLE001 - the status line is sent: report it in the stream
-        yield error_event(exc, "transcription")
-    finally:
-        close_iterator(segments)  # a no-op once it is exhausted
-    yield sse("[DONE]")
+
+    def progress() -> str:
+        until = decoded[-1].end if decoded else 0.0
+        return f" after {len(decoded)} segments ({until:.1f} of {info.duration:.1f} s)"
+
+    frames = _transcript_frames(info, segments, decoded, counter=counter, prompt=prompt)
+    return event_stream(frames, source=segments, what="transcription", progress=progress)
+
+
+def _transcript_frames(
+    info: TranscriptionInfo,
+    segments: Iterable[Segment],
+    decoded: list[Segment],
+    *,
+    counter: TokenCounter | None,
+    prompt: str | None,
+) -> Iterator[str]:
+    parts: list[str] = []
+    for segment in segments:
+        decoded.append(segment)
+        delta = segment.text if parts else segment.text.lstrip()
+        if not delta:
+            continue
+        parts.append(delta)
+        yield sse({"type": "transcript.text.delta", "delta": delta})
+    done: dict[str, Any] = {"type": "transcript.text.done", "text": "".join(parts).strip()}
+    if counter is not None:
+        done["usage"] = token_usage(info, decoded, counter, prompt)
+    yield sse(done)
 
 
 def stream_transcript(
     info: TranscriptionInfo,
-    segments: Iterator[Segment],
+    stream: ClosableStream[Segment],
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
 ) -> Response:
-    return sse_response(transcript_events(info, segments, counter=counter, prompt=prompt))
+    """The SSE response for a transcription; it owns `stream` (and its slot) and closes it at the end."""
+    events = transcript_events(info, stream, counter=counter, prompt=prompt)
+    return sse_response(events, on_close=stream.close)
