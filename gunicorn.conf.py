@@ -26,6 +26,12 @@ _metrics_dir = _settings.metrics_dir or Path(tempfile.mkdtemp(prefix="whisper_ap
 _metrics_dir.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
+# Admin model actions reach every worker through a record in one shared folder (model_control.py).
+_own_control_dir = any(_settings.admin_keys) and _settings.control_dir is None
+if _own_control_dir:
+    _control_dir = Path(tempfile.mkdtemp(prefix="whisper_api-control-", dir=_shm))
+    os.environ["WHISPER_API_CONTROL_DIR"] = str(_control_dir)
+
 bind = _settings.bind
 workers = _settings.effective_workers
 worker_class = "whisper_api.worker.DrainingThreadWorker"  # gthread: /health answers while busy
@@ -78,8 +84,11 @@ def post_fork(server, worker) -> None:  # noqa: ANN001
 
 
 def worker_exit(server, worker) -> None:  # noqa: ANN001
-    """Master (for a worker that vanished) or the worker itself: free its slot."""
+    """Master (for a worker that vanished) or the worker itself: free its slot, stop reporting."""
     _gpu_slots.release(worker.age)
+    control = getattr(worker, "whisper_control", None)
+    if control is not None:
+        control.stop()
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
@@ -90,6 +99,10 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
     except Exception as exc:  # noqa: BLE001 - any load failure must stop the server, loudly
         worker.log.error("cannot load model %r: %s", state.registry.default_name, exc)
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
+    control = worker.wsgi.extensions.get("whisper_api.model_control")
+    if control is not None:  # apply earlier admin actions, then follow new ones
+        control.start()
+        worker.whisper_control = control
 
 
 def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
@@ -110,3 +123,5 @@ def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and
 def on_exit(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
     if _own_metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+    if _own_control_dir:
+        shutil.rmtree(_control_dir, ignore_errors=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -11,7 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from whisper_api.config import Settings
 from whisper_api.engine.engines import Loader
 from whisper_api.engine.registry import ModelRegistry
+from whisper_api.model_control import ModelControl
 from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, ui
+from whisper_api.web.admin import register_admin
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
 from whisper_api.web.errors import register_error_handlers
@@ -67,5 +71,14 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
         response.headers.setdefault("openai-version", "2020-10-01")
         return response
 
+    register_admin(app, settings, _model_control(settings, registry))
     register_auth(app, settings)  # after start_timer: a 401 still carries its request id
     return app
+
+
+def _model_control(settings: Settings, registry: ModelRegistry) -> ModelControl | None:
+    """The shared record admin actions go through; none while the admin API is off."""
+    if not any(settings.admin_keys):
+        return None
+    folder = settings.control_dir or Path(tempfile.mkdtemp(prefix="whisper_api-control-"))
+    return ModelControl(registry, folder)
