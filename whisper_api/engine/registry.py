@@ -188,7 +188,14 @@ class ModelRegistry:
         entry = LoadedEntry(name, transcriber, location, ram, gpu, seconds, time.time())
         with self._lock:
             self._loaded[name] = entry
-        logger.info("loaded model %s in %.2fs (about %.0f MiB RAM, %.0f MiB GPU)", name, seconds, ram, gpu)
+        logger.info(
+            "loaded %s model %s in %.2fs (about %.0f MiB RAM, %.0f MiB GPU)",
+            self._engine.name,
+            name,
+            seconds,
+            ram,
+            gpu,
+        )
         if self._events is not None:
             self._events.loaded(name, seconds, ram, gpu)
         self._start_reaper()
