@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.configs import PLANS
 from bench.report import render, write
 from bench.run import run_plan
-from bench.server import ROOT
+from whisper_api.server_process import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -67,10 +68,10 @@ def _channels(path: Path) -> list[np.ndarray]:
     return [planar[i].astype(np.float32) for i in range(planar.shape[0])]
 
 
-def write_wav(path: Path, samples: np.ndarray) -> None:
-    """16-bit mono 16 kHz WAV: the container every client can send."""
+def write_wav(path: Path | BinaryIO, samples: np.ndarray) -> None:
+    """16-bit mono 16 kHz WAV (to a file or a buffer): the container every client can send."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
+    with wave.open(str(path) if isinstance(path, Path) else path, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)

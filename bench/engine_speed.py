@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.server import ROOT
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.checkpoints import locate_checkpoint
@@ -23,6 +22,7 @@ from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
 from whisper_api.engine.locator import locate_model
 from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
 from whisper_api.engine.types import ModelSearch, Transcriber, TranscriptionOptions, collect
+from whisper_api.server_process import ROOT
 
 AUDIO = Path(os.environ.get("WHISPER_API_TEST_AUDIO", ROOT.parent / "shared" / "audio"))
 CLIPS = ("jfk.flac", "multilingual.mp3")

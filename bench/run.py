@@ -22,8 +22,9 @@ import psutil
 from bench import client as sdk
 from bench.clips import Clip, build_clips, short_clip
 from bench.configs import Plan, ServerConfig
-from bench.server import ROOT, BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
+from bench.server import BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
+from whisper_api.server_process import ROOT
 
 logger = logging.getLogger(__name__)
 

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-import requests
+
+from whisper_api.server_process import ServerProcess
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
 _LOADED = re.compile(r"loaded (?:\S+ )?model \S+ from .* in (?P<seconds>[0-9.]+)s")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_bytes(pid: int) -> int | None:
@@ -77,56 +66,20 @@ class RssSampler:
             self._stop.wait(self._interval)
 
 
-class BenchServer:
-    """gunicorn serving whisper_api on a free loopback port with the given environment."""
+class BenchServer(ServerProcess):
+    """The server for one configuration, ready once every worker has loaded its model."""
+
+    #: The server's own defaults are what is measured: only the log level is set here.
+    DEFAULTS = {"WHISPER_API_LOG_LEVEL": "info"}
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        super().__init__(env, log_path)
         self.workers = workers
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "WHISPER_API_BIND": f"127.0.0.1:{self.port}",
-            "WHISPER_API_LOG_LEVEL": "info",
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self.ready_seconds = 0.0
 
-    def start(self, timeout: float = 300.0) -> BenchServer:
+    def start(self, timeout: float = 300.0, *, ready: Callable[[], bool] | None = None) -> BenchServer:
         """Start and wait until every worker has loaded its model and /ready answers."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        started = time.perf_counter()
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log()}")
-            if len(self.load_seconds()) >= self.workers and self._answers_ready():
-                self.ready_seconds = time.perf_counter() - started
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
-
-    def _answers_ready(self) -> bool:
-        try:
-            return requests.get(self.base_url + "/ready", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+        super().start(timeout, ready=ready or (lambda: len(self.load_seconds()) >= self.workers))
+        return self
 
     def load_seconds(self) -> list[float]:
         """Model load times the workers logged (one line per worker)."""
@@ -135,19 +88,3 @@ class BenchServer:
     def worker_processes(self) -> list[psutil.Process]:
         assert self.process is not None
         return psutil.Process(self.process.pid).children()
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def __enter__(self) -> BenchServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.server import ROOT, ServerProcess
+from whisper_api.server_process import ROOT, ServerProcess
 
 AUDIO = Path(os.environ.get("WHISPER_API_TEST_AUDIO", ROOT.parent / "shared" / "audio")) / "multilingual.mp3"
 
@@ -62,11 +62,16 @@ def main() -> None:
     args = parser.parse_args()
     data = AUDIO.read_bytes()
     if args.clip_times > 1:
+        import io
+
         import numpy as np
 
-        from tests.support.media import speech_samples, wav_bytes
+        from bench.clips import write_wav
+        from whisper_api.engine.audio import decode_audio
 
-        data = wav_bytes(np.tile(speech_samples(data), args.clip_times))
+        buffer = io.BytesIO()
+        write_wav(buffer, np.tile(decode_audio(data).samples, args.clip_times))
+        data = buffer.getvalue()
     rows = []
     for model in args.models:
         log = Path(tempfile.mkdtemp(prefix="bench-stream-")) / "server.log"

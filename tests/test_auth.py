@@ -103,6 +103,22 @@ def test_wrong_key_is_shown_masked() -> None:
     assert masked("short") == "***"
 
 
+@pytest.mark.parametrize(
+    ("keys", "warned"),
+    [(("abc",), True), (("sk-123456789012",), True), ((KEY_A, "short-key"), True), ((KEY_A, KEY_B), False)],
+)
+def test_a_key_shorter_than_16_characters_warns_at_start_without_showing_it(
+    fakes, caplog: pytest.LogCaptureFixture, keys: tuple[str, ...], warned: bool
+) -> None:
+    with caplog.at_level("WARNING", logger="whisper_api.web.auth"):
+        client = _client(fakes, api_keys=keys)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "whisper_api.web.auth"]
+    assert bool(warnings) == warned
+    for key in keys:
+        assert all(key not in message for message in warnings)
+    assert _transcribe(client, {"Authorization": f"Bearer {keys[0]}"}).status_code == 200
+
+
 # --- the real server and the OpenAI SDK -----------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, server_url: str):  # noqa: ANN001 - playwright's Browser
+def page(browser, server_url: str):
     context = browser.new_context(viewport={"width": 1000, "height": 900})
     page = context.new_page()
     page.requested = []
@@ -56,7 +56,7 @@ def _only_from(server_url: str, urls: list[str]) -> list[str]:
     return [url for url in urls if not url.startswith(("data:", "blob:")) and urlsplit(url).netloc != origin]
 
 
-def _drop_file(page, path: Path) -> None:  # noqa: ANN001 - playwright's Page
+def _drop_file(page, path: Path) -> None:
     """Drag-and-drop, as a user would from a file manager: a `drop` event carrying the file."""
     data = base64.b64encode(path.read_bytes()).decode()
     transfer = page.evaluate_handle(
@@ -71,7 +71,7 @@ def _drop_file(page, path: Path) -> None:  # noqa: ANN001 - playwright's Page
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
-def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audio_dir: Path) -> None:  # noqa: ANN001
+def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audio_dir: Path) -> None:
     page.goto(server_url + "/")
     page.wait_for_selector("#model option[value='tiny.en']", state="attached")
     page.select_option("#model", "tiny.en")
@@ -90,7 +90,7 @@ def test_page_transcribes_a_dropped_clip_as_a_stream(page, server_url: str, audi
     assert _only_from(server_url, page.requested) == []
 
 
-def test_page_downloads_subtitles_as_srt(page, server_url: str, audio_dir: Path) -> None:  # noqa: ANN001
+def test_page_downloads_subtitles_as_srt(page, server_url: str, audio_dir: Path) -> None:
     page.goto(server_url + "/")
     page.wait_for_selector("#model option[value='tiny.en']", state="attached")
     page.select_option("#model", "tiny.en")
@@ -104,7 +104,7 @@ def test_page_downloads_subtitles_as_srt(page, server_url: str, audio_dir: Path)
     assert "ask not what your country" in text.lower()
 
 
-def test_docs_page_renders_the_api_from_the_server_alone(page, server_url: str) -> None:  # noqa: ANN001
+def test_docs_page_renders_the_api_from_the_server_alone(page, server_url: str) -> None:
     page.goto(server_url + "/docs")
     # Swagger UI draws one block per operation of /openapi.json.
     page.wait_for_selector('[data-path="/v1/audio/transcriptions"]', timeout=30_000)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import math
 from pathlib import Path
 from typing import Any
 
+import av
 import openai
 import pytest
 
@@ -44,7 +46,7 @@ def test_text_modality_answers_with_the_transcript_as_content(
     assert word_errors(JFK_REFERENCE, choice.message.content) <= 3
 
 
-def test_text_and_audio_modalities_put_the_text_in_audio_transcript_without_audio_data(
+def test_text_and_audio_modalities_speak_the_answer_and_put_its_text_in_the_transcript(
     openai_client: openai.OpenAI, jfk_wav: bytes
 ) -> None:
     completion = openai_client.chat.completions.create(
@@ -56,8 +58,15 @@ def test_text_and_audio_modalities_put_the_text_in_audio_transcript_without_audi
     message = completion.choices[0].message
     assert message.content is None
     assert word_errors(JFK_REFERENCE, message.audio.transcript) <= 3
-    assert message.audio.data == ""  # no speech is synthesised, and none is faked
     assert message.audio.id.startswith("audio_")
+    spoken = base64.b64decode(message.audio.data)
+    with av.open(io.BytesIO(spoken)) as container:
+        stream = container.streams.audio[0]
+        seconds = sum(f.samples for f in container.decode(stream)) / stream.sample_rate
+        assert (stream.sample_rate, stream.channels) == (24000, 1)
+    assert 4 < seconds < 15  # 22 words spoken
+    heard = openai_client.audio.transcriptions.create(model="whisper-1", file=("answer.wav", spoken)).text
+    assert word_errors(message.audio.transcript, heard) <= 3
 
 
 def test_usage_counts_the_audio_and_text_that_were_really_sent(
@@ -146,7 +155,10 @@ def test_stream_with_audio_modality_sends_transcript_in_audio_deltas(
     assert word_errors(JFK_REFERENCE, transcript) <= 3
     assert all(c.choices[0].delta.content is None for c in chunks)
     assert len({a.id for a in audio if a.id}) == 1
-    assert not any(a.data for a in audio)  # no synthesised or fake audio
+    pcm = base64.b64decode("".join(a.data or "" for a in audio))  # node joins the pieces the same way
+    assert len(pcm) % 2 == 0 and 4 < len(pcm) / 2 / 24000 < 15  # 24 kHz 16-bit mono, 22 words
+    assert sum(1 for a in audio if a.data) >= 2  # sent sentence by sentence
+    assert any(a.expires_at for a in audio)
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
@@ -183,3 +195,26 @@ def test_unknown_model_is_a_404_naming_model(openai_client: openai.OpenAI, jfk_w
         openai_client.chat.completions.create(model="llama-3-70b", messages=_ask(_audio_part(jfk_wav, "wav")))
     assert caught.value.param == "model"
     assert caught.value.code == "model_not_found"
+
+
+@pytest.mark.parametrize(
+    ("audio", "param"),
+    [
+        (None, "audio"),
+        ({"voice": "nobody", "format": "wav"}, "audio.voice"),
+        ({"voice": "alloy", "format": "ogg"}, "audio.format"),
+        ({"format": "wav"}, "audio.voice"),
+    ],
+)
+def test_bad_audio_output_settings_are_a_400_naming_the_field(
+    openai_client: openai.OpenAI, jfk_wav: bytes, audio: dict[str, Any] | None, param: str
+) -> None:
+    extra = {} if audio is None else {"audio": audio}
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.chat.completions.create(
+            model="whisper-1",
+            modalities=["text", "audio"],
+            messages=_ask(_audio_part(jfk_wav, "wav")),
+            **extra,
+        )
+    assert caught.value.param == param

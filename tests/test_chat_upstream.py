@@ -160,12 +160,12 @@ def test_upstream_answer_streams_through_with_stop_and_usage(client, upstream, j
     assert chunks[-1].usage.prompt_tokens == UPSTREAM_USAGE["prompt_tokens"] + JFK_AUDIO_TOKENS
 
 
-def test_upstream_answer_becomes_audio_transcript_for_audio_modality(client, jfk_wav: bytes) -> None:
+def test_voice_loop_audio_in_llm_answer_spoken_back(client, jfk_wav: bytes) -> None:
     message = (
         client.chat.completions.create(
             model="whisper-1",
             modalities=["text", "audio"],
-            audio={"voice": "alloy", "format": "wav"},
+            audio={"voice": "alloy", "format": "mp3"},
             messages=_ask(jfk_wav),
         )
         .choices[0]
@@ -173,7 +173,33 @@ def test_upstream_answer_becomes_audio_transcript_for_audio_modality(client, jfk
     )
     assert message.content is None
     assert message.audio.transcript.startswith("I heard: What is in this recording? | ")
-    assert message.audio.data == ""
+    spoken = base64.b64decode(message.audio.data)
+    assert spoken[:3] == b"ID3" or spoken[:2] == b"\xff\xf3"  # an mp3 stream
+    heard = client.audio.transcriptions.create(model="whisper-1", file=("answer.mp3", spoken)).text
+    assert word_errors(message.audio.transcript, heard) <= 4
+
+
+def test_streamed_voice_loop_sends_the_answer_audio_before_finish_reason(client, jfk_wav: bytes) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model="whisper-1",
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "pcm16"},
+            messages=_ask(jfk_wav),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    with_choices = [c for c in chunks if c.choices]
+    audio = [c.choices[0].delta.audio for c in with_choices if c.choices[0].delta.audio is not None]
+    transcript = "".join(a.transcript or "" for a in audio)
+    assert transcript.startswith("I heard: What is in this recording? | ")
+    pcm = base64.b64decode("".join(a.data or "" for a in audio))
+    assert len(pcm) / 2 / 24000 > 4  # the answer, spoken at 24 kHz 16-bit mono
+    finish = [i for i, c in enumerate(with_choices) if c.choices[0].finish_reason == "stop"]
+    last_audio = max(i for i, c in enumerate(with_choices) if c.choices[0].delta.audio is not None)
+    assert finish and finish[0] > last_audio
+    assert chunks[-1].usage.prompt_tokens == UPSTREAM_USAGE["prompt_tokens"] + JFK_AUDIO_TOKENS
 
 
 def test_upstream_error_keeps_its_status_and_names_its_field(client, jfk_wav: bytes) -> None:

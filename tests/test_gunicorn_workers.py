@@ -49,7 +49,7 @@ def _log(server: ServerProcess) -> str:
     return server.log_path.read_text(errors="replace")
 
 
-def _wait_for(condition, timeout: float) -> None:  # noqa: ANN001
+def _wait_for(condition, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

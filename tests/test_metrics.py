@@ -86,3 +86,19 @@ def test_queue_helpers_move_depth_and_rejections(client: FlaskClient) -> None:
         - value(before, "whisper_api_rejections_total", reason="queue_full")
         == 1
     )
+
+
+def test_busy_slots_follow_running_transcriptions(client: FlaskClient) -> None:
+    from whisper_api.web.admission import Admission
+
+    admission = Admission(max_running=2, max_waiting=1, wait_timeout=30)
+    before = value(scrape(client), "whisper_api_slots_busy")
+    slot = admission.enter()
+    queued = value(scrape(client), "whisper_api_slots_busy")
+    slot.wait_turn()
+    running = value(scrape(client), "whisper_api_slots_busy")
+    slot.release()
+    slot.release()  # idempotent: counted once
+    after = value(scrape(client), "whisper_api_slots_busy")
+    assert (queued - before, running - before, after - before) == (0, 1, 0)
+    assert value(scrape(client), "whisper_api_slots") >= 1

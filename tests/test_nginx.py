@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -201,3 +202,57 @@ def test_example_site_passes_nginx_configuration_check(tmp_path: Path) -> None:
         text=True,
     )
     assert check.returncode == 0, check.stderr
+
+
+def _hold_slots(server: ServerProcess) -> list[socket.socket]:
+    """Direct uploads that are admitted, then send no body: every slot of `server` is taken."""
+    capacity = requests.get(server.base_url + "/ready", timeout=5).json()["requests"]["capacity"]
+    holders = []
+    for _ in range(capacity):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(
+            b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 1000000\r\n\r\n--xyz\r\n"
+        )
+        holders.append(sock)
+    time.sleep(1.0)
+    return holders
+
+
+@pytest.mark.parametrize("size", [5_000_000, 20_000_000])
+def test_with_every_slot_taken_the_429_comes_through_nginx_not_a_502(
+    nginx: Nginx, backends: list[ServerProcess], size: int
+) -> None:
+    holders = _hold_slots(backends[0])
+    try:
+        with pytest.raises(openai.RateLimitError) as caught:
+            _sdk(nginx.base_url + "/v1").audio.transcriptions.create(
+                model="tiny.en", file=("big.wav", b"\0" * size)
+            )
+        assert caught.value.status_code == 429
+        assert caught.value.code == "server_busy"
+        assert int(caught.value.response.headers["retry-after"]) >= 1
+    finally:
+        for sock in holders:
+            sock.close()
+
+
+def test_nginx_limits_connections_per_client_with_a_json_429(nginx: Nginx) -> None:
+    held = []
+    try:
+        for _ in range(40):  # uploads that keep sending nothing: nginx holds them, not the app
+            sock = socket.create_connection(("127.0.0.1", nginx.port), timeout=30)
+            sock.sendall(
+                b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: t\r\n"
+                b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 1000000\r\n\r\n"
+            )
+            held.append(sock)
+        time.sleep(0.5)
+        answer = requests.get(nginx.base_url + "/v1/models", timeout=10)
+        assert answer.status_code == 429
+        assert answer.json()["error"]["code"] == "too_many_connections"
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    assert requests.get(nginx.base_url + "/v1/models", timeout=10).status_code == 200

@@ -18,8 +18,8 @@ from typing import Any
 DEFAULT_MODEL = "base"
 
 
-def _setting(default: Any, env: str, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+def _setting(default: Any, env: str, meaning: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": meaning})
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,33 @@ class Settings:
         500_000, "WHISPER_API_MAX_FIELD_BYTES", "Largest non-file form field (e.g. `prompt`), in bytes"
     )
     max_form_parts: int = _setting(100, "WHISPER_API_MAX_FORM_PARTS", "Most multipart parts per request")
+    header_timeout: float = _setting(
+        10.0,
+        "WHISPER_API_HEADER_TIMEOUT",
+        "Seconds a client may take to send a request's head (line and headers); past it: 408, closed",
+    )
+    body_timeout: float = _setting(
+        20.0,
+        "WHISPER_API_BODY_TIMEOUT",
+        "Seconds of grace a request body gets before WHISPER_API_MIN_BODY_RATE applies; a body "
+        "slower than both: 408, closed",
+    )
+    min_body_rate: int = _setting(
+        16_384,
+        "WHISPER_API_MIN_BODY_RATE",
+        "Slowest accepted upload, in bytes per second on average (after WHISPER_API_BODY_TIMEOUT)",
+    )
+    max_connections: int = _setting(
+        64,
+        "WHISPER_API_MAX_CONNECTIONS",
+        "Open client connections one worker keeps; past it: 503 `too_many_connections` at once, closed",
+    )
+    drain_seconds: float = _setting(
+        10.0,
+        "WHISPER_API_DRAIN_SECONDS",
+        "After an early answer (401, 413, 429), seconds the unread upload is still read and "
+        "discarded so proxies receive the answer; then the connection is closed",
+    )
     api_keys: tuple[str, ...] = _setting(
         (),
         "WHISPER_API_KEYS",
@@ -234,6 +261,24 @@ class Settings:
         "File with one API key per line (`#` comments); adds to WHISPER_API_KEYS",
     )
 
+    voices_dir: Path | None = _setting(
+        None,
+        "WHISPER_API_VOICES_DIR",
+        "Extra folder searched for text-to-speech voices (Piper `<name>.onnx` + `<name>.onnx.json`, "
+        "optional `<name>.onnx.sha256`)",
+    )
+    default_voice: str = _setting(
+        "",
+        "WHISPER_API_VOICE",
+        "Voice that OpenAI's voice names (`alloy`, `nova`, ...) speak with; empty = the first installed",
+    )
+    voice_map: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_VOICE_MAP",
+        "Comma-separated `openai_name=installed_voice` pairs (e.g. `nova=en_GB-alba-medium`); "
+        "names not listed use WHISPER_API_VOICE",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables; unset or empty variables keep defaults."""
@@ -244,9 +289,6 @@ class Settings:
             if raw:
                 values[f.name] = _parse(f.name, f.default, raw)
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
 
     @property
     def alias_map(self) -> dict[str, str]:
@@ -307,7 +349,13 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file", "control_dir"}:
+        if isinstance(default, Path) or name in {
+            "model_dir",
+            "metrics_dir",
+            "api_keys_file",
+            "voices_dir",
+            "control_dir",
+        }:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)
@@ -335,13 +383,18 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def update_readme(path: Path) -> None:
-    """Rewrite the table between the settings-table markers of a README."""
+def write_generated(path: Path, marker: str, content: str) -> None:
+    """Rewrite what lies between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in a file."""
     text = path.read_text(encoding="utf-8")
-    start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)
-    path.write_text(f"{head}{start}\n{settings_table()}\n{end}{tail}", encoding="utf-8")
+    path.write_text(f"{head}{start}\n{content}\n{end}{tail}", encoding="utf-8")
+
+
+def update_readme(path: Path) -> None:
+    """Rewrite the table between the settings-table markers of a README."""
+    write_generated(path, "settings-table", settings_table())
 
 
 if __name__ == "__main__":

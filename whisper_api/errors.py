@@ -7,6 +7,8 @@ raises these too (it needs no HTTP to do so: the status is just a number on the 
 
 from __future__ import annotations
 
+import functools
+
 
 class ApiError(Exception):
     """Root of every error a client may receive."""
@@ -46,6 +48,16 @@ class InvalidRequestError(ApiError):
 
     status = 400
     type = "invalid_request_error"
+
+
+@functools.cache
+def client_error_class(status: int) -> type[InvalidRequestError]:
+    """The InvalidRequestError subclass for a 4xx status we pass on (Werkzeug's, an upstream's)."""
+    if not 400 <= status < 500:
+        raise ValueError(f"{status} is not a client error status")
+    if status == InvalidRequestError.status:
+        return InvalidRequestError
+    return type(f"ClientError{status}", (InvalidRequestError,), {"status": status})
 
 
 class AudioDecodeError(InvalidRequestError):
@@ -99,6 +111,22 @@ class ServerBusyError(ApiError):
     status = 429
     type = "server_busy"
     code = "server_busy"
+
+
+class RequestTimeoutError(ApiError):
+    """The client sent its request head or body too slowly (see WHISPER_API_HEADER_TIMEOUT)."""
+
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class TooManyConnectionsError(ApiError):
+    """The worker holds as many client connections as it may (WHISPER_API_MAX_CONNECTIONS)."""
+
+    status = 503
+    type = "server_error"
+    code = "too_many_connections"
 
 
 class AudioTooLongError(InvalidRequestError):

@@ -119,6 +119,16 @@ def wav_bytes(samples: np.ndarray, rate: int = 16_000) -> bytes:
     return buf.getvalue()
 
 
+def float_wav_bytes(samples: np.ndarray, rate: int = 16_000, dtype: str = "<f4") -> bytes:
+    """Mono IEEE-float WAV (format 3) of `samples` as they are: NaN, infinities and all."""
+    data = np.asarray(samples).astype(dtype).tobytes()
+    width = np.dtype(dtype).itemsize
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * width, width, 8 * width)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
 def _boxes(data: bytes) -> list[tuple[bytes, bytes]]:
     boxes, offset = [], 0
     while offset < len(data):

@@ -61,12 +61,14 @@ events {{ worker_connections 256; }}
 http {{
     access_log {conf}/access.log;
 {temp}
+    limit_conn_zone $binary_remote_addr zone=whisper_api_per_client:10m;
     upstream whisper_api {{
 {servers}
         keepalive 16;
     }}
     server {{
         listen 127.0.0.1:{self.port};
+        client_header_timeout 15s;
         include whisper_api-root.locations;
         include whisper_api-prefix.locations;
     }}

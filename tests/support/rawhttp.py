@@ -28,9 +28,9 @@ def multipart(fields: dict[str, str | tuple[str, bytes]]) -> tuple[bytes, str]:
     return encode_multipart_formdata(fields)
 
 
-def read_response(sock: socket.socket, sent: int = 0) -> RawResponse:
-    """Read one HTTP/1.1 response with a Content-Length body."""
-    sock.settimeout(300)
+def read_response(sock: socket.socket, sent: int = 0, timeout: float = 300) -> RawResponse:
+    """Read one HTTP/1.1 response with a Content-Length body (`timeout`: per read)."""
+    sock.settimeout(timeout)
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)

@@ -153,10 +153,19 @@ def decode_audio(
         raise AudioDecodeError() from exc
     if not chunks:
         raise AudioDecodeError("The audio file contains no decodable audio.")
-    samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    samples = clean_samples(np.concatenate(chunks).astype(np.float32, copy=False))
     if samples.size == 0:
         raise AudioDecodeError("The audio file contains no decodable audio.")
     return Audio(samples=samples)
+
+
+def clean_samples(samples: np.ndarray) -> np.ndarray:
+    """Samples the model can digest, in place: NaN and infinities become silence, the rest is
+    clipped to [-1, 1]. A float WAV full of NaN otherwise makes every window's features NaN, and
+    the decoder spins to its token limit on garbage."""
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(samples, -1.0, 1.0, out=samples)
+    return samples
 
 
 def _shape(frame: av.AudioFrame) -> tuple[str, str, int]:

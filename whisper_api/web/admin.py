@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
+from marshmallow import Schema, fields
 
 from whisper_api.config import Settings
 from whisper_api.engine.manifest import recorded_sha256
 from whisper_api.errors import ApiError, AuthenticationError, MissingApiKeyError, ModelNotFoundError
 from whisper_api.model_control import ACTIONS, ModelControl
+from whisper_api.web.apidoc import JSON, documented
 from whisper_api.web.auth import ADMIN_PREFIX, MISSING_KEY_MESSAGE, KeyChecker, masked, presented_key
 from whisper_api.web.responses import json_response
 from whisper_api.web.state import get_state
@@ -23,6 +25,55 @@ from whisper_api.web.state import get_state
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 CONTROL_KEY = "whisper_api.model_control"
+
+
+class WorkerModelSchema(Schema):
+    pid = fields.Integer(required=True)
+    loaded = fields.Boolean(required=True)
+    pinned = fields.Boolean()
+    busy = fields.Integer(metadata={"description": "requests using the model now"})
+    ram_mb = fields.Float()
+    gpu_mb = fields.Float()
+    last_used = fields.Float(allow_none=True, metadata={"description": "seconds since the epoch"})
+    load_seconds = fields.Float(allow_none=True)
+
+
+class AdminModelSchema(Schema):
+    id = fields.String(required=True)
+    object = fields.String(required=True)
+    engine = fields.String(required=True)
+    source = fields.String(allow_none=True)
+    path = fields.String(allow_none=True)
+    sha256 = fields.String(allow_none=True, metadata={"description": "recorded sha256 of model.bin"})
+    multilingual = fields.Boolean()
+    error = fields.String(metadata={"description": "why the model cannot be located"})
+    workers = fields.List(fields.Nested(WorkerModelSchema), required=True)
+
+
+class AdminModelListSchema(Schema):
+    object = fields.String(required=True)
+    data = fields.List(fields.Nested(AdminModelSchema), required=True)
+
+
+class WorkerResultSchema(Schema):
+    pid = fields.Integer(required=True)
+    applied = fields.Boolean(required=True)
+    result = fields.String(
+        allow_none=True, metadata={"description": "loaded, unloaded, busy: ..., error: ..."}
+    )
+    loaded = fields.Boolean(required=True)
+    pinned = fields.Boolean(required=True)
+
+
+class AdminActionSchema(Schema):
+    model = fields.String(required=True)
+    action = fields.String(required=True)
+    generation = fields.Integer(required=True)
+    workers = fields.List(fields.Nested(WorkerResultSchema), required=True)
+
+
+_LIST = AdminModelListSchema()
+_ACTION = AdminActionSchema()
 
 
 class AdminDisabledError(ApiError):
@@ -58,6 +109,11 @@ def _control() -> ModelControl:
 
 
 @bp.get("/models")
+@documented(
+    "Admin: every served model and its state in each worker (admin key)",
+    responses={200: ("Models and workers", {JSON: AdminModelListSchema})},
+    errors=(401, 404),
+)
 def list_models() -> Response:
     control = _control()
     control.reconcile()  # this worker's report is fresh; the others report every few seconds
@@ -82,10 +138,18 @@ def list_models() -> Response:
             for r in reports
         ]
         data.append(entry)
-    return json_response({"object": "list", "data": data})
+    return json_response(_LIST.dump({"object": "list", "data": data}))
 
 
 @bp.post("/models/<path:name>/<action>")
+@documented(
+    "Admin: load, unload, pin or unpin a model on every worker (admin key)",
+    responses={
+        200: ("What each worker did", {JSON: AdminActionSchema}),
+        202: ("Some workers had not applied it by the time limit", {JSON: AdminActionSchema}),
+    },
+    errors=(401, 404),
+)
 def act(name: str, action: str) -> Response:
     if action not in ACTIONS:
         raise ModelNotFoundError(f"{name}/{action}")
@@ -110,4 +174,4 @@ def act(name: str, action: str) -> Response:
             }
         )
     body = {"model": name, "action": action, "generation": generation, "workers": workers}
-    return json_response(body, status=200 if all(w["applied"] for w in workers) else 202)
+    return json_response(_ACTION.dump(body), status=200 if all(w["applied"] for w in workers) else 202)

@@ -72,6 +72,10 @@ class Admission:
         return Slot(self, is_gone)
 
     def _acquire(self, slot: Slot) -> None:
+        self._wait_for_running(slot)
+        metrics.SLOTS_BUSY.inc()
+
+    def _wait_for_running(self, slot: Slot) -> None:
         if self._running.acquire(blocking=False):
             return
         deadline = time.monotonic() + self.wait_timeout
@@ -86,6 +90,7 @@ class Admission:
 
     def _release(self, running: bool) -> None:
         if running:
+            metrics.SLOTS_BUSY.dec()
             self._running.release()
         with self._lock:
             self._admitted -= 1

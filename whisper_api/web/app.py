@@ -13,11 +13,25 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from whisper_api.config import Settings
 from whisper_api.engine.engines import Loader
 from whisper_api.engine.registry import ModelRegistry
+from whisper_api.engine.voices import VoiceCatalog
 from whisper_api.model_control import ModelControl
-from whisper_api.web import audio, chat, docs, drain, health, metrics, models, observe, openapi, ui
+from whisper_api.web import (
+    audio,
+    chat,
+    docs,
+    drain,
+    health,
+    metrics,
+    models,
+    openapi,
+    request_log,
+    speech,
+    ui,
+)
 from whisper_api.web.admin import register_admin
 from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
+from whisper_api.web.body import guard_input
 from whisper_api.web.errors import register_error_handlers
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
@@ -38,14 +52,18 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     admission = Admission(
         settings.effective_max_concurrent, settings.effective_max_queue, settings.queue_timeout
     )
+    metrics.SLOTS.set(admission.max_running)
+    voices = VoiceCatalog(settings.voices_dir, settings.effective_cpu_threads)
     registry = ModelRegistry(settings, loader, events=metrics.ModelMetrics())
-    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission)
+    app.extensions[EXTENSION_KEY] = AppState(settings, registry, admission=admission, voices=voices)
+    app.wsgi_app = guard_input(app.wsgi_app)  # body framing errors are the client's 400
     if settings.trusted_proxies > 0:  # X-Forwarded-* are spoofable unless a known proxy sets them
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
 
     register_error_handlers(app)
     app.register_blueprint(audio.bp)
+    app.register_blueprint(speech.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(chat.bp)
@@ -53,13 +71,14 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
-    observe.register(app, settings.log_format)
-    drain.register(app, limit=2 * settings.max_upload_bytes)  # answer early errors, not a reset
+    request_log.register(app, settings.log_format)
+    # Early errors (401, 413, 429) go out at once; a bounded part of the unread upload is read after.
+    drain.register(app, limit=2 * settings.max_upload_bytes, seconds=settings.drain_seconds)
 
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
-        g.request_id = observe.request_id_for(request.headers.get("X-Request-Id"))
+        g.request_id = request_log.request_id_for(request.headers.get("X-Request-Id"))
 
     @app.after_request
     def add_headers(response: Response) -> Response:

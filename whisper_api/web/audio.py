@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from whisper_api.engine.types import Task, TranscriptionOptions, collect
+from whisper_api.web.apidoc import FORM, JSON, SSE, TEXT, F, documented
 from whisper_api.web.formatting import render_transcript
 from whisper_api.web.pipeline import Pipeline
 from whisper_api.web.schemas import (
     AudioRequestSchema,
+    TranscriptionJsonSchema,
     TranscriptionSchema,
+    TranscriptionVerboseSchema,
+    TranscriptStreamEventSchema,
     TranslationSchema,
+    form_schema,
     form_to_payload,
 )
 from whisper_api.web.state import get_state
@@ -25,12 +31,33 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("audio", __name__, url_prefix="/v1/audio")
 
 
+def _audio_doc(summary: str, schema: type[AudioRequestSchema]) -> Callable[[F], F]:
+    return documented(
+        summary,
+        body=form_schema(schema),
+        body_type=FORM,
+        responses={
+            200: (
+                "The transcript in the requested `response_format`; server-sent events when `stream=true`",
+                {
+                    JSON: [TranscriptionJsonSchema, TranscriptionVerboseSchema],
+                    TEXT: str,
+                    SSE: TranscriptStreamEventSchema,
+                },
+            )
+        },
+        errors=(400, 404, 413, 429, 503, 504),
+    )
+
+
 @bp.post("/transcriptions")
+@_audio_doc("Transcribe audio", TranscriptionSchema)
 def create_transcription() -> Response:
     return _run(TranscriptionSchema(), task="transcribe")
 
 
 @bp.post("/translations")
+@_audio_doc("Translate audio into English", TranslationSchema)
 def create_translation() -> Response:
     return _run(TranslationSchema(), task="translate")
 

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from pathlib import Path
 
 from flask import Flask, request
 
 from whisper_api.config import Settings
 from whisper_api.errors import AuthenticationError, MissingApiKeyError
+
+logger = logging.getLogger(__name__)
+
+#: Keys shorter than this are easy to guess; they work, but the server warns at start.
+MIN_KEY_LENGTH = 16
 
 #: Paths load balancers and browsers reach without a key (probes, the API description).
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
@@ -70,12 +76,22 @@ def presented_key(authorization: str | None, api_key_header: str | None) -> str 
 
 def masked(key: str) -> str:
     """OpenAI shows a wrong key as `sk-abc***xyz`; short keys are not shown at all."""
-    return f"{key[:3]}***{key[-3:]}" if len(key) >= 16 else "***"
+    return f"{key[:3]}***{key[-3:]}" if len(key) >= MIN_KEY_LENGTH else "***"
 
 
 def register_auth(app: Flask, settings: Settings) -> KeyChecker:
     """Require a key on every path but the open ones, when any key is configured."""
-    checker = KeyChecker(load_keys(settings))
+    keys = load_keys(settings)
+    short = sum(len(key) < MIN_KEY_LENGTH for key in keys)
+    if short:
+        logger.warning(
+            "%d of %d API keys are shorter than %d characters and easy to guess; use long random "
+            "keys (e.g. `openssl rand -hex 24`)",
+            short,
+            len(keys),
+            MIN_KEY_LENGTH,
+        )
+    checker = KeyChecker(keys)
 
     @app.before_request
     def require_key() -> None:

@@ -19,8 +19,16 @@ from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Audio, Segment, TranscriptionOptions, collect
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.web.aliases import OPENAI_ALIASES, resolve_model_name
+from whisper_api.web.apidoc import JSON, SSE, documented
+from whisper_api.web.body import load_json_body
+from whisper_api.web.chat_audio import Speaker
 from whisper_api.web.chat_format import Reply, Usage, add_audio_tokens, to_audio_delta, to_audio_reply
-from whisper_api.web.chat_schemas import load_chat_request
+from whisper_api.web.chat_schemas import (
+    ChatChunkEventSchema,
+    ChatCompletionObjectSchema,
+    ChatCompletionSchema,
+    load_chat_request,
+)
 from whisper_api.web.pipeline import Job
 from whisper_api.web.responses import close_iterator, event_stream, json_response, sse, sse_response
 from whisper_api.web.state import AppState, get_state
@@ -45,6 +53,7 @@ NO_UPSTREAM_REPLY = (
     "messages are not answered."
 )
 PART_SEPARATOR = "\n\n"
+_COMPLETION = ChatCompletionObjectSchema()
 
 
 @dataclass(frozen=True)
@@ -57,14 +66,26 @@ class AudioPart:
 
 
 @bp.post("/chat/completions")
+@documented(
+    "Transcribe the audio parts of a conversation (answered by the upstream LLM when one is set)",
+    body=ChatCompletionSchema,
+    responses={
+        200: (
+            "The completion; server-sent chunks when `stream=true`",
+            {JSON: ChatCompletionObjectSchema, SSE: ChatChunkEventSchema},
+        )
+    },
+    errors=(400, 404, 413, 429, 502, 503, 504),
+)
 def create_chat_completion() -> Response:
     state = get_state()
     # Admitted before the body is read, like an upload; released at once if it holds no audio.
     job = state.pipeline.admit(request.environ)
     with job:
-        body = request.get_json(silent=True)
+        body = load_json_body(request)
         params = load_chat_request(body)
         upstream = Upstream.from_settings(state.settings)
+        speaker = Speaker.for_request(state, params, request.environ)  # a bad voice is a 400 now
         whisper_name = _whisper_model(params["model"], state, upstream)
         sources = list(_audio_sources(params["messages"]))
         if not sources:
@@ -82,8 +103,8 @@ def create_chat_completion() -> Response:
             forwarded = _forward_body(body, parts, transcripts, upstream)
             reply = Reply(model=upstream.model or params["model"], audio_out=audio_out)
             if params["stream"]:
-                return sse_response(_relay(upstream.stream(forwarded), reply, audio_total))
-            return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total))
+                return sse_response(_relay(upstream.stream(forwarded), reply, audio_total, speaker))
+            return json_response(_from_upstream(upstream.complete(forwarded), reply, audio_total, speaker))
 
         reply = Reply(model=whisper_name, audio_out=audio_out)
         counter = state.pipeline.token_counter(whisper_name)
@@ -91,7 +112,7 @@ def create_chat_completion() -> Response:
         if params["stream"]:
             pieces = job.stream(_part_segments(job, parts, options)) if parts else None
             events = _transcript_chunks(
-                reply, pieces, counter, text_tokens, audio_total, params["include_usage"]
+                reply, pieces, counter, text_tokens, audio_total, params["include_usage"], speaker
             )
             return sse_response(events, on_close=pieces.close if pieces is not None else None)
         if parts:
@@ -99,7 +120,8 @@ def create_chat_completion() -> Response:
         else:
             text = NO_UPSTREAM_REPLY
     usage = _usage(counter, text_tokens, audio_total, text)
-    return json_response(reply.completion(text, usage))
+    audio_data = speaker.speak_all(text) if speaker is not None else ""  # the transcription slot is free
+    return json_response(_COMPLETION.dump(reply.completion(text, usage, audio_data)))
 
 
 def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:
@@ -173,9 +195,12 @@ def _transcript_chunks(
     text_tokens: int,
     audio_total: int,
     include_usage: bool,
+    speaker: Speaker | None,
 ) -> Iterator[str]:
-    """Chunks of the transcript as segments are decoded, a `stop` chunk, usage if asked, `[DONE]`."""
-    frames = _transcript_frames(reply, pieces_of_parts, counter, text_tokens, audio_total, include_usage)
+    """Chunks of the transcript as segments are decoded, its audio, a `stop` chunk, usage, `[DONE]`."""
+    frames = _transcript_frames(
+        reply, pieces_of_parts, counter, text_tokens, audio_total, include_usage, speaker
+    )
     return event_stream(frames, source=pieces_of_parts, what="chat transcription")
 
 
@@ -186,6 +211,7 @@ def _transcript_frames(
     text_tokens: int,
     audio_total: int,
     include_usage: bool,
+    speaker: Speaker | None,
 ) -> Iterator[str]:
     pieces: list[str] = []
     sent_id = False
@@ -206,12 +232,13 @@ def _transcript_frames(
         pieces.append(text)
         yield sse(reply.chunk(reply.text_delta(text, first=not sent_id), include_usage=include_usage))
         sent_id = True
-    if reply.audio_out:
-        audio = reply.audio_block("")
-        del audio["transcript"]
-        if sent_id:
-            del audio["id"]
-        yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+    if speaker is not None:
+        close_iterator(pieces_of_parts)  # frees the transcription slot before speaking takes one
+        for data in speaker.speak("".join(pieces)):
+            audio = {"data": data} if sent_id else {"id": reply.audio_id, "data": data}
+            sent_id = True
+            yield sse(reply.chunk({"audio": audio}, include_usage=include_usage))
+        yield sse(reply.chunk({"audio": {"expires_at": reply.created}}, include_usage=include_usage))
     yield sse(reply.chunk({}, finish_reason="stop", include_usage=include_usage))
     if include_usage:
         usage = _usage(counter, text_tokens, audio_total, "".join(pieces))
@@ -239,11 +266,15 @@ def _forward_body(
     return forwarded
 
 
-def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict[str, Any]:
+def _from_upstream(
+    data: dict[str, Any], reply: Reply, audio_total: int, speaker: Speaker | None
+) -> dict[str, Any]:
     choices = data.get("choices")
-    if reply.audio_out and isinstance(choices, list):
+    if speaker is not None and isinstance(choices, list):
         data["choices"] = [
-            {**c, "message": to_audio_reply(c.get("message"), reply)} if isinstance(c, dict) else c
+            {**c, "message": to_audio_reply(c.get("message"), reply, speaker.speak_all)}
+            if isinstance(c, dict)
+            else c
             for c in choices
         ]
     if "usage" in data:
@@ -251,24 +282,50 @@ def _from_upstream(data: dict[str, Any], reply: Reply, audio_total: int) -> dict
     return data
 
 
-def _relay(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
+def _relay(
+    chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int, speaker: Speaker | None = None
+) -> Iterator[str]:
     """The upstream's chunks as they arrive (audio output re-shaped, audio tokens added), `[DONE]`."""
-    return event_stream(_relay_frames(chunks, reply, audio_total), source=chunks, what="upstream chat")
+    frames = _relay_frames(chunks, reply, audio_total, speaker)
+    return event_stream(frames, source=chunks, what="upstream chat")
 
 
-def _relay_frames(chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int) -> Iterator[str]:
+def _relay_frames(
+    chunks: Iterator[dict[str, Any]], reply: Reply, audio_total: int, speaker: Speaker | None
+) -> Iterator[str]:
+    """With audio output, the answer's text is spoken once the upstream has finished it: its audio
+    deltas go out before the upstream's `finish_reason` and usage chunks, which are held till then."""
     sent_id = False
+    text: list[str] = []
+    held: list[dict[str, Any]] = []
     for chunk in chunks:
         choices = chunk.get("choices")
-        if reply.audio_out and isinstance(choices, list):
+        if speaker is not None and isinstance(choices, list):
+            if held or any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+                held.append(chunk)
+                continue
             relayed = []
             for choice in choices:
                 if isinstance(choice, dict) and "delta" in choice:
+                    if choice.get("index", 0) == 0 and isinstance(choice["delta"].get("content"), str):
+                        text.append(choice["delta"]["content"])
                     delta, used = to_audio_delta(choice["delta"], reply, first=not sent_id)
                     sent_id = sent_id or used
                     choice = {**choice, "delta": delta}
                 relayed.append(choice)
             chunk = {**chunk, "choices": relayed}
-        if chunk.get("usage"):
-            chunk = {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
-        yield sse(chunk)
+        yield sse(_with_audio_tokens(chunk, audio_total))
+    if speaker is not None:
+        for data in speaker.speak("".join(text)):
+            audio = {"data": data} if sent_id else {"id": reply.audio_id, "data": data}
+            sent_id = True
+            yield sse(reply.chunk({"audio": audio}))
+        yield sse(reply.chunk({"audio": {"expires_at": reply.created}}))
+        for chunk in held:
+            yield sse(_with_audio_tokens(chunk, audio_total))
+
+
+def _with_audio_tokens(chunk: dict[str, Any], audio_total: int) -> dict[str, Any]:
+    if chunk.get("usage"):
+        return {**chunk, "usage": add_audio_tokens(chunk["usage"], audio_total)}
+    return chunk

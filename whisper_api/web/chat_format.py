@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,25 +68,30 @@ class Reply:
     def audio_id(self) -> str:
         return "audio_" + self.id.removeprefix("chatcmpl-")
 
-    def audio_block(self, transcript: str) -> dict[str, Any]:
-        # No speech is synthesised: `data` is empty and nothing is stored, so it expires at once.
-        return {"id": self.audio_id, "expires_at": self.created, "data": "", "transcript": transcript}
+    def audio_block(self, transcript: str, data: str = "") -> dict[str, Any]:
+        # The audio is not kept on the server (a later turn cannot refer to it by id): it expires at once.
+        return {"id": self.audio_id, "expires_at": self.created, "data": data, "transcript": transcript}
 
-    def message(self, text: str) -> dict[str, Any]:
+    def message(self, text: str, audio_data: str = "") -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
         if self.audio_out:
             message["content"] = None
-            message["audio"] = self.audio_block(text)
+            message["audio"] = self.audio_block(text, audio_data)
         return message
 
-    def completion(self, text: str, usage: dict[str, Any] | None) -> dict[str, Any]:
+    def completion(self, text: str, usage: dict[str, Any] | None, audio_data: str = "") -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
             "choices": [
-                {"index": 0, "message": self.message(text), "logprobs": None, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": self.message(text, audio_data),
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
             ],
         }
         if usage is not None:
@@ -128,14 +134,14 @@ class Reply:
         }
 
 
-def to_audio_reply(message: dict[str, Any], reply: Reply) -> dict[str, Any]:
-    """An upstream's text message re-shaped for modalities ["text", "audio"]."""
+def to_audio_reply(message: dict[str, Any], reply: Reply, speak: Callable[[str], str]) -> dict[str, Any]:
+    """An upstream's text message re-shaped for modalities ["text", "audio"], `speak` giving its audio."""
     if not reply.audio_out or not isinstance(message, dict):
         return message
     text = message.get("content")
     if not isinstance(text, str):
         return message
-    return {**message, "content": None, "audio": reply.audio_block(text)}
+    return {**message, "content": None, "audio": reply.audio_block(text, speak(text))}
 
 
 def to_audio_delta(delta: dict[str, Any], reply: Reply, *, first: bool) -> tuple[dict[str, Any], bool]:

@@ -14,8 +14,12 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from whisper_api.errors import InvalidRequestError
+from whisper_api.web.errors import from_validation_error
+from whisper_api.web.speech_schemas import VoiceField
 
 AUDIO_FORMATS = ("wav", "mp3")
+#: `audio.format` of a spoken answer (`pcm16` is raw 24 kHz 16-bit mono, the speech API's `pcm`).
+OUTPUT_FORMATS = ("wav", "aac", "mp3", "flac", "opus", "pcm16")
 MODALITIES = ("text", "audio")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.IGNORECASE)
@@ -108,6 +112,18 @@ class StreamOptionsSchema(Schema):
     include_usage = fields.Boolean(load_default=False, allow_none=True)
 
 
+class AudioOutputSchema(Schema):
+    """`audio`: how to speak the answer when `modalities` has "audio"."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    voice = VoiceField(required=True)
+    format = fields.String(
+        required=True, validate=validate.OneOf(OUTPUT_FORMATS, error="must be one of: {choices}.")
+    )
+
+
 class ChatCompletionSchema(Schema):
     """`POST /v1/chat/completions`; fields this server does not use are kept for the upstream LLM."""
 
@@ -125,6 +141,7 @@ class ChatCompletionSchema(Schema):
         load_default=None,
         allow_none=True,
     )
+    audio = fields.Nested(AudioOutputSchema, load_default=None, allow_none=True)
     stream = fields.Boolean(load_default=False, allow_none=True)
     stream_options = fields.Nested(StreamOptionsSchema, load_default=None, allow_none=True)
 
@@ -139,34 +156,64 @@ def load_chat_request(body: Any) -> dict[str, Any]:
     try:
         params = ChatCompletionSchema().load(body)
     except ValidationError as exc:
-        raise _to_api_error(exc) from exc
+        raise from_validation_error(exc) from exc
     params["stream"] = bool(params["stream"])
     params["modalities"] = params["modalities"] or ["text"]
     params["include_usage"] = bool((params["stream_options"] or {}).get("include_usage"))
+    if "audio" in params["modalities"] and params["audio"] is None:
+        raise InvalidRequestError(
+            "The 'audio' parameter is required when 'modalities' includes 'audio' "
+            '(e.g. {"voice": "alloy", "format": "wav"}).',
+            param="audio",
+        )
     return params
 
 
-def _to_api_error(exc: ValidationError) -> InvalidRequestError:
-    path, detail = _first_problem(exc.normalized_messages())
-    if not path:
-        return InvalidRequestError(str(detail))
-    return InvalidRequestError(f"Invalid value for '{path}': {detail}", param=path)
+# --- responses: our own completions are dumped through these, and /openapi.json shows them --------
 
 
-def _first_problem(messages: Any, path: str = "") -> tuple[str, str]:
-    """Walk marshmallow's nested error dict down to the first message, building `a[0].b.c`."""
-    if isinstance(messages, dict) and messages:
-        key, value = next(iter(messages.items()))
-        if key == "_schema":
-            step = ""
-        elif isinstance(key, int):
-            step = f"[{key}]"
-        else:
-            step = f".{key}" if path else str(key)
-        return _first_problem(value, path + step)
-    if isinstance(messages, list) and messages:
-        first = messages[0]
-        if isinstance(first, (dict, list)):
-            return _first_problem(first, path)
-        return path, str(first)
-    return path, str(messages)
+class AudioOutSchema(Schema):
+    id = fields.String(required=True)
+    data = fields.String(required=True, metadata={"description": "Base64 audio in the asked format"})
+    expires_at = fields.Integer(required=True)
+    transcript = fields.String(required=True)
+
+
+class AssistantMessageSchema(Schema):
+    role = fields.String(required=True)
+    content = fields.String(required=True, allow_none=True)
+    refusal = fields.String(allow_none=True)
+    annotations = fields.List(fields.Dict())
+    audio = fields.Nested(AudioOutSchema, allow_none=True)
+
+
+class ChoiceSchema(Schema):
+    index = fields.Integer(required=True)
+    message = fields.Nested(AssistantMessageSchema, required=True)
+    logprobs = fields.Raw(allow_none=True)
+    finish_reason = fields.String(required=True, allow_none=True)
+
+
+class ChatUsageSchema(Schema):
+    prompt_tokens = fields.Integer(required=True)
+    completion_tokens = fields.Integer(required=True)
+    total_tokens = fields.Integer(required=True)
+    prompt_tokens_details = fields.Dict()
+    completion_tokens_details = fields.Dict()
+
+
+class ChatCompletionObjectSchema(Schema):
+    """A whole completion (`stream` false); with an upstream LLM, its answer is relayed as it came."""
+
+    id = fields.String(required=True)
+    object = fields.String(required=True, validate=validate.Equal("chat.completion"))
+    created = fields.Integer(required=True)
+    model = fields.String(required=True)
+    choices = fields.List(fields.Nested(ChoiceSchema), required=True)
+    usage = fields.Nested(ChatUsageSchema, allow_none=True)
+
+
+class ChatChunkEventSchema(Schema):
+    """One server-sent event of `stream=true`: a `chat.completion.chunk` JSON, the last one `[DONE]`."""
+
+    data = fields.String(required=True)

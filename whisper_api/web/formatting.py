@@ -14,7 +14,10 @@ from flask import Response
 from whisper_api.engine.languages import language_name
 from whisper_api.engine.types import Segment, Transcript, Word
 from whisper_api.web.responses import json_response, text_response
+from whisper_api.web.schemas import TranscriptionJsonSchema, TranscriptionVerboseSchema
 
+_JSON = TranscriptionJsonSchema()
+_VERBOSE = TranscriptionVerboseSchema()
 _WORD_EDGES = string.whitespace + string.punctuation + "“”‘’«»¿¡…。，、！？：；「」『』（）"
 
 
@@ -63,7 +66,7 @@ def render_verbose(transcript: Transcript, *, task: str, granularities: list[str
     if "word" in granularities:
         body["words"] = render_words(transcript.segments)
     body["usage"] = usage(transcript.info.duration)
-    return body
+    return _VERBOSE.dump(body)
 
 
 def render_srt(segments: tuple[Segment, ...]) -> str:
@@ -111,4 +114,4 @@ def render_transcript(
         return text_response(render_vtt(transcript.segments))
     if response_format == "verbose_json":
         return json_response(render_verbose(transcript, task=task, granularities=granularities))
-    return json_response({"text": transcript.text, "usage": usage(transcript.info.duration)})
+    return json_response(_JSON.dump({"text": transcript.text, "usage": usage(transcript.info.duration)}))

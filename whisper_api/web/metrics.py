@@ -26,6 +26,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from whisper_api.web.apidoc import documented
+
 PREFIX = "whisper_api"
 
 REQUESTS = Counter(
@@ -53,6 +55,16 @@ REALTIME_FACTOR = Histogram(
 QUEUE_DEPTH = Gauge(
     f"{PREFIX}_queue_depth",
     "Requests waiting for a model, summed over live workers",
+    multiprocess_mode="livesum",
+)
+SLOTS = Gauge(
+    f"{PREFIX}_slots",
+    "Transcriptions the live workers run at once (WHISPER_API_MAX_CONCURRENT per worker), summed",
+    multiprocess_mode="livesum",
+)
+SLOTS_BUSY = Gauge(
+    f"{PREFIX}_slots_busy",
+    "Transcriptions running now, summed over live workers (busy / slots: what autoscaling follows)",
     multiprocess_mode="livesum",
 )
 REJECTIONS = Counter(
@@ -95,6 +107,10 @@ bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@documented(
+    "Prometheus metrics of every worker (needs a key when keys are set)",
+    responses={200: ("Prometheus text format", {CONTENT_TYPE_LATEST: str})},
+)
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -148,3 +164,29 @@ def waiting_in_queue() -> Iterator[None]:
 def reject(reason: str) -> None:
     """Count a request turned away before transcription (`queue_full`, `queue_timeout`, ...)."""
     REJECTIONS.labels(reason=reason).inc()
+
+
+SPEECH_CHARACTERS = Counter(
+    f"{PREFIX}_speech_characters",
+    "Characters of text synthesised into speech, by voice",
+    ["voice"],
+)
+SPEECH_AUDIO_SECONDS = Counter(
+    f"{PREFIX}_speech_audio_seconds",
+    "Seconds of speech audio produced, by voice",
+    ["voice"],
+)
+SPEECH_REALTIME_FACTOR = Histogram(
+    f"{PREFIX}_speech_realtime_factor",
+    "Synthesis time divided by the audio duration produced, per piece (below 1 = faster than real time)",
+    ["voice"],
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5),
+)
+
+
+def observe_speech(voice: str, characters: int, audio_seconds: float, processing_seconds: float) -> None:
+    """Count one synthesised piece of speech."""
+    SPEECH_CHARACTERS.labels(voice=voice).inc(characters)
+    SPEECH_AUDIO_SECONDS.labels(voice=voice).inc(audio_seconds)
+    if audio_seconds > 0:
+        SPEECH_REALTIME_FACTOR.labels(voice=voice).observe(processing_seconds / audio_seconds)

@@ -24,7 +24,7 @@ from whisper_api.engine.types import Audio, Segment, Task, TranscriptionInfo, Tr
 from whisper_api.errors import ApiError, AudioTooLongError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import Admission, Slot, client_gone
 from whisper_api.web.aliases import resolve_model_name
-from whisper_api.web.observe import note_audio_work
+from whisper_api.web.request_log import note_audio_work
 from whisper_api.web.responses import close_iterator
 
 logger = logging.getLogger(__name__)
@@ -151,6 +151,18 @@ class Job:
         if self._model is not None:
             note_audio_work(self._model.name, self._task, self._audio_seconds)
         return audio
+
+    # --- work that makes audio instead of reading it (text to speech) --------------------------------
+
+    def start_speaking(self, audio_seconds: float) -> None:
+        """Wait for a running place for synthesis; its deadline scales with the audio it will make."""
+        settings = self._pipeline.settings
+        self._slot.wait_turn()
+        self._slot.set_deadline(settings.timeout_base + audio_seconds * settings.timeout_per_audio_second)
+
+    def guard(self, items: Iterator[T]) -> Iterator[T]:
+        """`items`, stopped when the deadline passes or the client leaves."""
+        return self._slot.guard(items)
 
     # --- the engine ----------------------------------------------------------------------------------
 

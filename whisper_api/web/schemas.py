@@ -1,4 +1,4 @@
-"""Marshmallow schemas: multipart form fields in, clean OpenAI-shaped request data out."""
+"""Marshmallow schemas of `/v1/audio/*`: form fields in, and the JSON shapes the transcript goes out in."""
 
 from __future__ import annotations
 
@@ -93,3 +93,85 @@ class TranscriptionSchema(AudioRequestSchema):
 
 class TranslationSchema(AudioRequestSchema):
     """`POST /v1/audio/translations`: `language` is only a hint about the spoken language."""
+
+
+def form_schema(schema: type[AudioRequestSchema]) -> type[Schema]:
+    """The multipart body as clients send it: the view's schema plus the `file` part and `[]` names."""
+    extra: dict[str, Any] = {
+        "file": fields.Raw(
+            required=True,
+            metadata={
+                "type": "string",
+                "format": "binary",
+                "description": "The audio: flac, mp3, mp4, mpeg, mpga, m4a, ogg, oga, wav or webm.",
+            },
+        ),
+        "timestamp_granularities": fields.List(
+            fields.String(validate=validate.OneOf(GRANULARITIES)),
+            data_key="timestamp_granularities[]",
+            metadata={"description": "`word` and/or `segment`; needs response_format=verbose_json."},
+        ),
+        "include": fields.List(fields.String(), data_key="include[]"),
+        "chunking_strategy": fields.String(metadata={"description": "Accepted and ignored."}),
+    }
+    name = schema.__name__.replace("Schema", "FormSchema")
+    return type(name, (schema,), extra)
+
+
+# --- responses: the formatters dump through these, and /openapi.json shows them --------------------
+
+
+class DurationUsageSchema(Schema):
+    type = fields.String(required=True)
+    seconds = fields.Integer(required=True)
+
+
+class TranscriptionJsonSchema(Schema):
+    """`response_format=json`."""
+
+    text = fields.String(required=True)
+    usage = fields.Nested(DurationUsageSchema)
+
+
+class WordSchema(Schema):
+    word = fields.String(required=True)
+    start = fields.Float(required=True)
+    end = fields.Float(required=True)
+
+
+class SegmentSchema(Schema):
+    id = fields.Integer(required=True)
+    seek = fields.Integer(required=True)
+    start = fields.Float(required=True)
+    end = fields.Float(required=True)
+    text = fields.String(required=True)
+    tokens = fields.List(fields.Integer(), required=True)
+    temperature = fields.Float(required=True)
+    avg_logprob = fields.Float(required=True)
+    compression_ratio = fields.Float(required=True)
+    no_speech_prob = fields.Float(required=True)
+
+
+class TranscriptionVerboseSchema(Schema):
+    """`response_format=verbose_json`."""
+
+    task = fields.String(required=True, validate=validate.OneOf(("transcribe", "translate")))
+    language = fields.String(required=True)
+    duration = fields.Float(required=True)
+    text = fields.String(required=True)
+    segments = fields.List(fields.Nested(SegmentSchema))
+    words = fields.List(fields.Nested(WordSchema))
+    usage = fields.Nested(DurationUsageSchema)
+
+
+class TranscriptStreamEventSchema(Schema):
+    """One server-sent event of `stream=true`: `data` holds a JSON event, the last one `[DONE]`."""
+
+    data = fields.String(
+        required=True,
+        metadata={
+            "description": "`transcript.text.delta`, `transcript.text.done` or error JSON; then `[DONE]`"
+        },
+    )
+    event = fields.String()
+    id = fields.String()

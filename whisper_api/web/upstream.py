@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from whisper_api.config import Settings
-from whisper_api.errors import ApiError, UpstreamError
+from whisper_api.errors import ApiError, UpstreamError, client_error_class
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +119,9 @@ def _error_from(response: requests.Response) -> ApiError:
 def _api_error(error: Any, status: int) -> ApiError:
     if not isinstance(error, dict):
         return UpstreamError(f"The upstream chat model reported an error: {str(error)[:500]}")
-    exc = UpstreamError(
+    kind = client_error_class(status) if 400 <= status < 500 else UpstreamError
+    return kind(
         f"Upstream chat model: {error.get('message') or 'unknown error'}",
         param=error.get("param") if isinstance(error.get("param"), str) else None,
         code=error.get("code") if isinstance(error.get("code"), str) else None,
     )
-    if 400 <= status < 500:
-        exc.status = status
-        exc.type = str(error.get("type") or "invalid_request_error")
-    return exc
