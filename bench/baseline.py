@@ -48,7 +48,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             samples = decode_audio(data).samples
             result = whisper.transcribe(model, samples, fp16=False)
             times.append(time.perf_counter() - began)
-        segments = [[float(s["start"]), s["text"]] for s in result["segments"]]
+        segments = [[float(s["start"]), float(s["end"]), s["text"]] for s in result["segments"]]
         files.append({"name": item["name"], "seconds": times, "segments": segments})
     return {
         "engine": "openai-whisper " + whisper.__version__,

@@ -13,6 +13,9 @@ import openai
 
 from bench.clips import Clip
 
+#: Seconds a segment may start before its passage (timestamps are not exact) and still be scored.
+SCORE_SLACK = 1.0
+
 
 def make_client(base_url: str) -> openai.OpenAI:
     """A client as users have it: the SDK's default retries, so a 429 is waited out, not lost."""
@@ -21,9 +24,12 @@ def make_client(base_url: str) -> openai.OpenAI:
 
 def scored_text(clip: Clip, segments: list[tuple[float, str]]) -> str:
     """The transcript of the part of the clip that has a reference text."""
-    if clip.scored_until is None:
-        return "".join(text for _, text in segments)
-    return "".join(text for start, text in segments if start < clip.scored_until)
+    if clip.scored_until is not None:
+        return "".join(text for start, text in segments if start < clip.scored_until)
+    if clip.partly_scored:
+        spans = [(p.start - SCORE_SLACK, p.end) for p in clip.passages if p.text is not None]
+        return "".join(text for start, text in segments if any(a <= start < b for a, b in spans))
+    return "".join(text for _, text in segments)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class Result:
     scored: str
     #: words transcribed beyond the scored part (how much of an unscored tail came out)
     tail_words: int
+    #: (start, end, text) of every segment, for the coverage check
+    segments: tuple[tuple[float, float, str], ...] = ()
 
 
 def transcribe(client: openai.OpenAI, model: str, clip: Clip, data: bytes) -> Result:
@@ -41,14 +49,14 @@ def transcribe(client: openai.OpenAI, model: str, clip: Clip, data: bytes) -> Re
         model=model, file=(clip.path.name, data), response_format="verbose_json"
     )
     seconds = time.perf_counter() - started
-    segments = [(float(s.start), s.text) for s in response.segments or []]
+    segments = [(float(s.start), float(s.end), s.text) for s in response.segments or []]
     return _result(clip, segments, seconds)
 
 
-def _result(clip: Clip, segments: list[tuple[float, str]], seconds: float) -> Result:
-    scored = scored_text(clip, segments)
-    tail = "".join(text for start, text in segments if clip.scored_until and start >= clip.scored_until)
-    return Result(seconds, scored, len(tail.split()))
+def _result(clip: Clip, segments: list[tuple[float, float, str]], seconds: float) -> Result:
+    scored = scored_text(clip, [(start, text) for start, _, text in segments])
+    tail = "".join(text for start, _, text in segments if clip.scored_until and start >= clip.scored_until)
+    return Result(seconds, scored, len(tail.split()), tuple(segments))
 
 
 @dataclass(frozen=True)

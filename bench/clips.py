@@ -6,6 +6,7 @@ reported next to every speed figure. Long clips are built only from pieces with 
 
 from __future__ import annotations
 
+import io
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+from bench.coverage import Passage
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.types import SAMPLE_RATE
 
@@ -36,7 +38,10 @@ LEFT_TEXT = (
 RIGHT_TEXT = "The horizon seems extremely distant."
 #: multilingual.mp3 is English up to 29.0 s, silent until 31.0 s, then German (no reference text).
 MIT_ENGLISH_END = 30.0
+GERMAN_START = 31.0
 GAP_SECONDS = 0.5
+#: How often the long language-switching clips repeat ref71 (3.5 and 10.6 minutes).
+REF71_REPEATS = (3, 9)
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,15 @@ class Clip:
     path: Path
     duration: float
     reference: str
-    #: WER counts only segments starting before this time (None: the whole clip has a reference).
+    #: WER counts only segments starting before this time (None: see `passages`).
     scored_until: float | None = None
+    #: where the speech is; WER counts only segments starting inside passages with text when
+    #: some passage has none, and the coverage check uses all of them
+    passages: tuple[Passage, ...] = ()
+
+    @property
+    def partly_scored(self) -> bool:
+        return self.scored_until is not None or any(p.text is None for p in self.passages)
 
 
 @dataclass(frozen=True)
@@ -78,12 +90,13 @@ def write_wav(path: Path | BinaryIO, samples: np.ndarray) -> None:
         out.writeframes(pcm.tobytes())
 
 
-def _fill(pieces: list[_Piece], seconds: float) -> tuple[np.ndarray, str]:
+def _fill(pieces: list[_Piece], seconds: float) -> tuple[np.ndarray, str, tuple[Passage, ...]]:
     """Pieces in turn, each followed by a short gap, while they fit; then silence to `seconds`."""
     total = int(seconds * SAMPLE_RATE)
     gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
     parts: list[np.ndarray] = []
     texts: list[str] = []
+    passages: list[Passage] = []
     used = 0
     skipped = 0
     index = 0
@@ -96,12 +109,51 @@ def _fill(pieces: list[_Piece], seconds: float) -> tuple[np.ndarray, str]:
         skipped = 0
         parts += [piece.samples, gap]
         texts.append(piece.text)
+        passages.append(Passage(used / SAMPLE_RATE, (used + len(piece.samples)) / SAMPLE_RATE, piece.text))
         used += len(piece.samples) + len(gap)
     parts.append(np.zeros(total - used, dtype=np.float32))
-    return np.concatenate(parts), " ".join(texts)
+    return np.concatenate(parts), " ".join(texts), tuple(passages)
 
 
-def build_clips(audio_dir: Path, out_dir: Path, long_seconds: tuple[float, ...]) -> dict[str, Clip]:
+def ref71_passages(jfk_seconds: float, offset: float = 0.0) -> tuple[Passage, ...]:
+    """jfk, then multilingual.mp3: its English paragraph, a pause, its German translation."""
+    return (
+        Passage(offset, offset + jfk_seconds, JFK_TEXT),
+        Passage(offset + jfk_seconds, offset + jfk_seconds + MIT_ENGLISH_END - 1.0, MIT_ENGLISH_TEXT),
+        Passage(offset + jfk_seconds + GERMAN_START, offset + jfk_seconds + 59.9),
+    )
+
+
+def ref71_samples(audio_dir: Path) -> tuple[np.ndarray, float]:
+    """The 71 s reference clip (jfk + multilingual.mp3) and the length of its jfk part."""
+    jfk = decode_audio((audio_dir / "jfk.flac").read_bytes()).samples
+    multilingual = decode_audio((audio_dir / "multilingual.mp3").read_bytes()).samples
+    return np.concatenate([jfk, multilingual]), len(jfk) / SAMPLE_RATE
+
+
+def repeated_ref71(audio_dir: Path, out_dir: Path, repeats: int) -> Clip:
+    """ref71 `repeats` times: English and German alternate, as in a long bilingual meeting."""
+    ref71, jfk_seconds = ref71_samples(audio_dir)
+    samples = np.tile(ref71, repeats)
+    path = out_dir / f"ref71x{repeats}.wav"
+    write_wav(path, samples)
+    step = len(ref71) / SAMPLE_RATE
+    passages = tuple(p for i in range(repeats) for p in ref71_passages(jfk_seconds, i * step))
+    return Clip(
+        f"ref71x{repeats}",
+        path,
+        len(samples) / SAMPLE_RATE,
+        " ".join(p.text for p in passages if p.text),
+        passages=passages,
+    )
+
+
+def build_clips(
+    audio_dir: Path,
+    out_dir: Path,
+    long_seconds: tuple[float, ...],
+    ref71_repeats: tuple[int, ...] = (),
+) -> dict[str, Clip]:
     """Write the benchmark inputs into `out_dir`; return them by name."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jfk = decode_audio((audio_dir / "jfk.flac").read_bytes()).samples
@@ -109,7 +161,13 @@ def build_clips(audio_dir: Path, out_dir: Path, long_seconds: tuple[float, ...])
     left, right = _channels(audio_dir / "stereo_diarization.wav")
 
     clips = {
-        "jfk": Clip("jfk", audio_dir / "jfk.flac", len(jfk) / SAMPLE_RATE, JFK_TEXT),
+        "jfk": Clip(
+            "jfk",
+            audio_dir / "jfk.flac",
+            len(jfk) / SAMPLE_RATE,
+            JFK_TEXT,
+            passages=(Passage(0.0, len(jfk) / SAMPLE_RATE, JFK_TEXT),),
+        ),
     }
     ref71 = np.concatenate([jfk, multilingual])
     ref71_path = out_dir / "ref71.wav"
@@ -120,6 +178,7 @@ def build_clips(audio_dir: Path, out_dir: Path, long_seconds: tuple[float, ...])
         len(ref71) / SAMPLE_RATE,
         JFK_TEXT + " " + MIT_ENGLISH_TEXT,
         scored_until=len(jfk) / SAMPLE_RATE + MIT_ENGLISH_END,
+        passages=ref71_passages(len(jfk) / SAMPLE_RATE),
     )
     pieces = [
         _Piece(jfk, JFK_TEXT),
@@ -129,11 +188,34 @@ def build_clips(audio_dir: Path, out_dir: Path, long_seconds: tuple[float, ...])
     ]
     for seconds in long_seconds:
         name = f"long{seconds:g}"
-        samples, text = _fill(pieces, seconds)
+        samples, text, passages = _fill(pieces, seconds)
         path = out_dir / f"{name}.wav"
         write_wav(path, samples)
-        clips[name] = Clip(name, path, len(samples) / SAMPLE_RATE, text)
+        clips[name] = Clip(name, path, len(samples) / SAMPLE_RATE, text, passages=passages)
+    for repeats in ref71_repeats:
+        clip = repeated_ref71(audio_dir, out_dir, repeats)
+        clips[clip.name] = clip
     return clips
+
+
+def silent_flac(seconds: float, rate: int = 8_000) -> bytes:
+    """A small FLAC holding `seconds` of digital silence (hours compress to a few hundred KB)."""
+    buffer = io.BytesIO()
+    block = rate * 10
+    zeros = np.zeros((1, block), dtype=np.int16)
+    with av.open(buffer, "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=rate, layout="mono")
+        written = 0
+        while written < seconds * rate:
+            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = written
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            written += block
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
 
 
 def short_clip(audio_dir: Path, out_dir: Path, seconds: float = 3.0) -> Clip:

@@ -24,6 +24,8 @@ class ServerConfig:
     #: clips sent one at a time (RTF, overhead and WER); the first is the headline clip
     clips: tuple[str, ...] = ("ref71", "jfk", "long60")
     stream: bool = True
+    #: seconds of silent FLAC uploaded after the clips, to read peak memory per worker by length
+    memory_seconds: tuple[float, ...] = ()
     #: measure the server's own defaults (config.py): only model, engine and offline are set
     server_defaults: bool = False
 
@@ -85,6 +87,8 @@ class Plan:
     #: times each single-request measurement is repeated (the median is reported)
     repeats: int = 1
     use_short_clip: bool = False
+    #: long clips made of ref71 repeated this many times (English and German in turn)
+    ref71_repeats: tuple[int, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
 
@@ -102,7 +106,8 @@ FULL = Plan(
             inference_workers=2,
             cpu_threads=2,
             concurrency=SWEEP,
-            clips=("ref71", "jfk", "long60", "long600"),
+            clips=("ref71", "jfk", "long60", "long600", "ref71x3", "ref71x9"),
+            memory_seconds=(60.0, 3600.0, 14_400.0),
         ),
         ServerConfig("int8-b1-2x1", concurrency=SWEEP),
         ServerConfig("int8-b1-1x2", workers=1, cpu_threads=2),
@@ -122,7 +127,8 @@ FULL = Plan(
             stream=False,
         ),
     ),
-    baseline_clips=("ref71", "jfk", "long60"),
+    baseline_clips=("ref71", "jfk", "long60", "ref71x3", "ref71x9"),
+    ref71_repeats=(3, 9),
 )
 
 QUICK = Plan(

@@ -36,10 +36,12 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         times = []
         for _ in range(request["repeats"]):
             began = time.perf_counter()
-            audio = decode_audio(data, max_seconds=settings.max_audio_seconds)
+            audio = decode_audio(
+                data, max_seconds=settings.max_audio_seconds, keep_seconds=settings.decoded_audio_seconds
+            )
             transcript = collect(*transcriber.transcribe(audio, options))
             times.append(time.perf_counter() - began)
-        segments = [[s.start, s.text] for s in transcript.segments]
+        segments = [[s.start, s.end, s.text] for s in transcript.segments]
         files.append({"name": item["name"], "seconds": times, "segments": segments})
     return {
         "config": config,

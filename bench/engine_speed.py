@@ -18,6 +18,7 @@ from pathlib import Path
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.checkpoints import locate_checkpoint
+from whisper_api.engine.engines import warm_up
 from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
 from whisper_api.engine.locator import locate_model
 from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
@@ -54,7 +55,7 @@ def main() -> None:
     for model in args.models:
         for name, make in engines(model, args.threads, Settings().cache_dir).items():
             transcriber = make()
-            transcriber.warm_up()
+            warm_up(transcriber)
             for clip, audio in clips.items():
                 started = time.perf_counter()
                 collect(*transcriber.transcribe(audio, TranscriptionOptions()))

@@ -33,6 +33,15 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def coverage_cell(summary: dict[str, Any] | None) -> str:
+    """`ok`, or how many passages were dropped (d), repeated (r) and invented (i)."""
+    if not summary:
+        return "-"
+    if summary["ok"]:
+        return "ok"
+    return f"d{len(summary['dropped'])} r{len(summary['repeated'])} i{len(summary['invented'])}"
+
+
 def target_values(config: dict[str, Any]) -> dict[str, float | None]:
     """The figures the targets are about, for one configuration (None where not measured)."""
     http = config["http"]
@@ -80,14 +89,20 @@ def render(results: dict[str, Any]) -> str:
     base = results.get("baseline")
     if base:
         rows = [
-            [name, _fmt(f["seconds"]), _fmt(f["rtf"], ".1f") + "x", _pct(f["wer"])]
+            [
+                name,
+                _fmt(f["seconds"]),
+                _fmt(f["rtf"], ".1f") + "x",
+                _pct(f["wer"]),
+                coverage_cell(f.get("coverage")),
+            ]
             for name, f in base["files"].items()
         ]
         parts += [
             f"Baseline: {base['engine']} `transcribe()` {base['model']} fp32, greedy + temperature fallback, "
             f"{base['threads']} torch threads; load {base['load_seconds']:.1f} s, peak RSS "
             f"{base['peak_rss_mib']:.0f} MiB",
-            table(["clip", "seconds", "RTF", "WER"], rows),
+            table(["clip", "seconds", "RTF", "WER", "coverage"], rows),
             "",
         ]
     rows = []
@@ -105,16 +120,48 @@ def render(results: dict[str, Any]) -> str:
                     _fmt(f.get("speedup_vs_baseline"), ".2f") + ("x" if f.get("speedup_vs_baseline") else ""),
                     _pct(f.get("baseline_wer")),
                     "-" if f["tail_words"] is None else str(f["tail_words"]),
+                    coverage_cell(f.get("coverage")),
+                    coverage_cell(f.get("baseline_coverage")),
                 ]
             )
     parts += [
         "One request at a time over HTTP (OpenAI SDK), against the engine called directly and the baseline",
         table(
-            ["config", "clip", "HTTP s", "RTF", "WER", "direct s", "overhead", "vs base", "base WER", "tail"],
+            [
+                "config",
+                "clip",
+                "HTTP s",
+                "RTF",
+                "WER",
+                "direct s",
+                "overhead",
+                "vs base",
+                "base WER",
+                "tail",
+                "coverage",
+                "base cov",
+            ],
             rows,
         ),
         "",
     ]
+    rows = [
+        [
+            c["name"],
+            f"{m['audio_seconds'] / 60:g} min",
+            f"{m['upload_bytes'] / 1024:.0f} KiB",
+            _fmt(m["seconds"], ".1f"),
+            _mib(m["peak_rss_mib_per_worker"]),
+        ]
+        for c in results["configs"]
+        for m in c["http"].get("memory", [])
+    ]
+    if rows:
+        parts += [
+            "Memory by audio length (silent FLAC uploads; peak RSS per worker during each, MiB)",
+            table(["config", "audio", "upload", "seconds", "peak RSS"], rows),
+            "",
+        ]
     rows = []
     for c in results["configs"]:
         for lv in c["http"]["load"]:

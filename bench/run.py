@@ -20,8 +20,9 @@ import openai
 import psutil
 
 from bench import client as sdk
-from bench.clips import Clip, build_clips, short_clip
+from bench.clips import Clip, build_clips, short_clip, silent_flac
 from bench.configs import Plan, ServerConfig
+from bench.coverage import check_coverage
 from bench.server import BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
 from whisper_api.server_process import ROOT
@@ -79,21 +80,28 @@ def _subprocess_json(module: str, request: dict[str, Any], work: Path) -> dict[s
     return json.loads(done.stdout)
 
 
-def _scored(clip: Clip, segments: list[list[Any]]) -> tuple[str, int]:
-    result = sdk._result(clip, [(float(start), text) for start, text in segments], 0.0)
-    return result.scored, result.tail_words
+def _scored(clip: Clip, segments: list[list[Any]]) -> sdk.Result:
+    return sdk._result(clip, [(float(start), float(end), text) for start, end, text in segments], 0.0)
+
+
+def coverage(clip: Clip, segments: tuple[tuple[float, float, str], ...]) -> dict[str, Any] | None:
+    """Dropped, repeated and invented passages (None for a clip whose speech is not mapped)."""
+    if not clip.passages:
+        return None
+    return check_coverage(clip.passages, segments, clip.duration).summary()
 
 
 def _file_figures(clip: Clip, seconds: list[float], segments: list[list[Any]]) -> dict[str, Any]:
     median = statistics.median(seconds)
-    scored, tail = _scored(clip, segments)
+    result = _scored(clip, segments)
     return {
         "seconds": median,
         "runs": seconds,
         "rtf": clip.duration / median,
-        "wer": word_error_rate(clip.reference, scored),
-        "tail_words": tail if clip.scored_until is not None else None,
-        "text": scored,
+        "wer": word_error_rate(clip.reference, result.scored),
+        "tail_words": result.tail_words if clip.scored_until is not None else None,
+        "coverage": coverage(clip, result.segments),
+        "text": result.scored,
     }
 
 
@@ -160,10 +168,12 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
                     "rtf": clip.duration / statistics.median(r.seconds for r in results),
                     "wer": word_error_rate(clip.reference, results[0].scored),
                     "tail_words": results[0].tail_words if clip.scored_until is not None else None,
+                    "coverage": coverage(clip, results[0].segments),
                     "text": results[0].scored,
                     "peak_rss_mib_per_worker": phases.close(f"single:{name}"),
                 }
             figures["single"] = single
+            figures["memory"] = _memory_by_length(client, config, phases)
             headline = clips[config.clips[0]]
             if config.stream:
                 streamed = sdk.stream(client, config.model, headline, headline.path.read_bytes())
@@ -200,6 +210,29 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
         figures["peak_rss_mib_per_worker"] = phases.overall(sampler.peaks)
         figures["peak_rss_mib_by_phase"] = phases.by_phase
     return figures
+
+
+def _memory_by_length(
+    client: openai.OpenAI, config: ServerConfig, phases: _PhasePeaks
+) -> list[dict[str, Any]]:
+    """Peak RSS per worker while silent uploads of growing length are transcribed."""
+    rows = []
+    for seconds in config.memory_seconds:
+        data = silent_flac(seconds)
+        began = time.perf_counter()
+        response = client.audio.transcriptions.create(
+            model=config.model, file=("silence.flac", data), response_format="verbose_json"
+        )
+        rows.append(
+            {
+                "audio_seconds": seconds,
+                "upload_bytes": len(data),
+                "duration": response.duration,
+                "seconds": time.perf_counter() - began,
+                "peak_rss_mib_per_worker": phases.close(f"silence:{seconds:g}"),
+            }
+        )
+    return rows
 
 
 class _PhasePeaks:
@@ -256,7 +289,7 @@ def run_plan(
     }
     with tempfile.TemporaryDirectory(prefix="whisper-api-bench-") as tmp:
         work = Path(tmp)
-        clips = build_clips(audio_dir, work / "clips", plan.long_seconds)
+        clips = build_clips(audio_dir, work / "clips", plan.long_seconds, plan.ref71_repeats)
         if plan.use_short_clip:
             clips["short"] = short_clip(audio_dir, work / "clips")
         results["clips"] = {
@@ -313,3 +346,4 @@ def _derive(entry: dict[str, Any], baseline: dict[str, Any] | None) -> None:
         if baseline and name in baseline["files"]:
             http["speedup_vs_baseline"] = baseline["files"][name]["seconds"] / http["seconds"]
             http["baseline_wer"] = baseline["files"][name]["wer"]
+            http["baseline_coverage"] = baseline["files"][name].get("coverage")

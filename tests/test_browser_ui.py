@@ -111,3 +111,29 @@ def test_docs_page_renders_the_api_from_the_server_alone(page, server_url: str) 
     page.wait_for_load_state("networkidle")
     assert server_url + "/openapi.json" in page.requested
     assert _only_from(server_url, page.requested) == []
+
+
+def test_page_speaks_typed_text_with_a_chosen_voice(page, server_url: str) -> None:  # noqa: ANN001
+    pytest.importorskip("piper", reason="text to speech needs requirements-speech.txt")
+    page.goto(server_url + "/")
+    page.wait_for_selector("#voice option[value='en_US-joe-medium']", state="attached")
+    assert page.locator("#model option[value='tts-1']").count() == 0  # voices are not Whisper models
+    page.select_option("#voice", "en_US-joe-medium")
+    page.select_option("#speak-format", "wav")
+    page.fill("#speak-text", "Hello from the try it page.")
+    page.click("#speak")
+    page.wait_for_function(
+        "document.querySelector('#speak-status').textContent.startsWith('Done')", timeout=120_000
+    )
+    (answer,) = [h for url, h in page.answers if url.endswith("/v1/audio/speech")]
+    assert answer["content-type"] == "audio/wav"
+    # The browser itself decodes what it received: a second or more of sound.
+    seconds = page.evaluate(
+        """async () => {
+            const blob = await (await fetch(document.querySelector('#player').src)).blob();
+            const buffer = await new AudioContext().decodeAudioData(await blob.arrayBuffer());
+            return buffer.duration;
+        }"""
+    )
+    assert 1.0 < seconds < 6.0
+    assert _only_from(server_url, page.requested) == []

@@ -2,8 +2,7 @@
 
 A 32 KB FLAC of silence lasting an hour used to add 3.2 GB to a worker (the whole file decoded,
 then its features, at once). The bound below is what windowed processing (issue #17: decode,
-features and transcription 30 s at a time) must hold; until that lands on main the test is
-expected to fail, and says by how much.
+features and transcription 30 s at a time, whisper_api/engine/windows.py) holds.
 """
 
 from __future__ import annotations
@@ -66,7 +65,6 @@ def _peak_growth(server: ServerProcess, upload: bytes) -> tuple[int, int]:
     return idle, peak[0] - idle
 
 
-@pytest.mark.xfail(reason="needs issue #17's windowed decode and features on main", strict=False)
 @pytest.mark.parametrize("minutes", [60])
 def test_peak_worker_memory_during_a_long_silent_upload_stays_bounded(
     server: ServerProcess, minutes: int

@@ -20,7 +20,9 @@ ENDPOINTS = [
     ("POST", "/v1/audio/transcriptions"),
     ("POST", "/v1/audio/translations"),
     ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/audio/speech"),
     ("GET", "/v1/models"),
+    ("GET", "/v1/audio/voices"),
     ("GET", "/health"),
     ("GET", "/metrics"),
     ("GET", "/"),
@@ -75,9 +77,9 @@ def assert_client_error(answer: RawResponse, statuses: range = range(400, 500)) 
 
 
 @pytest.mark.parametrize("body", BAD_CHUNKS.values(), ids=BAD_CHUNKS.keys())
-@pytest.mark.parametrize(("method", "path"), ENDPOINTS[:3], ids=[p for _, p in ENDPOINTS[:3]])
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS[:4], ids=[p for _, p in ENDPOINTS[:4]])
 def test_malformed_chunked_body_is_a_400(server_url: str, method: str, path: str, body: bytes) -> None:
-    kind = "multipart/form-data; boundary=xyz" if "audio" in path else "application/json"
+    kind = "multipart/form-data; boundary=xyz" if "/audio/tr" in path else "application/json"
     extra = f"Content-Type: {kind}\r\nTransfer-Encoding: chunked\r\n"
     assert_client_error(send(server_url, head(method, path, extra) + body))
 
@@ -104,16 +106,16 @@ def test_malformed_request_line_is_a_4xx_with_json(server_url: str, raw: bytes) 
 
 
 @pytest.mark.parametrize("script_name", ["/nope", "/health/x", "/v1/audio/transcriptions/"])
-@pytest.mark.parametrize(("method", "path"), ENDPOINTS[3:6], ids=[p for _, p in ENDPOINTS[3:6]])
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS[4:8], ids=[p for _, p in ENDPOINTS[4:8]])
 def test_a_script_name_header_is_ignored(server_url: str, method: str, path: str, script_name: str) -> None:
     for name in ("SCRIPT_NAME", "script_name", "Script-Name"):
         answer = send(server_url, head(method, path, f"{name}: {script_name}\r\n"))
         assert answer.status == 200, answer.body[:300]
 
 
-def _chat(server_url: str, body: bytes) -> RawResponse:
+def _chat(server_url: str, body: bytes, path: str = "/v1/chat/completions") -> RawResponse:
     extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-    return send(server_url, head("POST", "/v1/chat/completions", extra) + body)
+    return send(server_url, head("POST", path, extra) + body)
 
 
 @pytest.mark.parametrize("depth", [65, 1000, 100_000])
@@ -139,6 +141,19 @@ def test_deeply_nested_json_is_a_400(server_url: str, depth: int, opener: str) -
 )
 def test_lone_surrogates_in_chat_are_a_400(server_url: str, body: str) -> None:
     assert_client_error(_chat(server_url, body.encode()), range(400, 401))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"model":"tts-1","voice":"alloy","input":"hello \\ud800"}',
+        '{"model":"\\udc00","voice":"alloy","input":"hello"}',
+        '{"model":"tts-1","voice":"alloy","input":"hi","x":' + "[" * 5000 + "]" * 5000 + "}",
+    ],
+    ids=["input", "model", "deep"],
+)
+def test_speech_bodies_with_surrogates_or_deep_nesting_are_a_400(server_url: str, body: str) -> None:
+    assert_client_error(_chat(server_url, body.encode(), "/v1/audio/speech"), range(400, 401))
 
 
 def test_a_surrogate_pair_is_ordinary_text(server_url: str) -> None:

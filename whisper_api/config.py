@@ -189,6 +189,24 @@ class Settings:
     queue_timeout: float = _setting(
         30.0, "WHISPER_API_QUEUE_TIMEOUT", "Seconds a request may wait for a slot before a 429"
     )
+    window_seconds: float = _setting(
+        30.0,
+        "WHISPER_API_WINDOW_SECONDS",
+        "Seconds of audio handed to the engine at once; each window starts where the last complete "
+        "segment ended and skipped speech is decoded again (bounds memory per transcription)",
+    )
+    max_window_tokens: int = _setting(
+        220,
+        "WHISPER_API_MAX_WINDOW_TOKENS",
+        "Most tokens decoded per 30 s window and temperature (at most 220: Whisper's 448-token context "
+        "less the longest prompt), so no input makes a window cost more than a fixed multiple of normal",
+    )
+    decoded_audio_seconds: float = _setting(
+        600.0,
+        "WHISPER_API_DECODED_AUDIO_SECONDS",
+        "Longest upload kept decoded in memory (64 KB per second); a longer one is decoded again, "
+        "window by window, as it is transcribed, so memory does not grow with its length",
+    )
     decode_timeout: float = _setting(
         30.0,
         "WHISPER_API_DECODE_TIMEOUT",
@@ -261,6 +279,28 @@ class Settings:
         "File with one API key per line (`#` comments); adds to WHISPER_API_KEYS",
     )
 
+    realtime_max_sessions: int = _setting(
+        4,
+        "WHISPER_API_REALTIME_MAX_SESSIONS",
+        "Realtime WebSocket sessions one worker holds at once (each keeps a gunicorn thread; capped so "
+        "two threads stay free for HTTP); past that the handshake gets 429",
+    )
+    realtime_idle_timeout: float = _setting(
+        60.0,
+        "WHISPER_API_REALTIME_IDLE_TIMEOUT",
+        "Seconds a Realtime session may go without a client event before it is closed",
+    )
+    realtime_max_session_seconds: float = _setting(
+        3600.0,
+        "WHISPER_API_REALTIME_MAX_SESSION_SECONDS",
+        "Longest a Realtime session may last, in seconds (OpenAI's limit is 60 minutes)",
+    )
+    realtime_max_buffer_seconds: float = _setting(
+        120.0,
+        "WHISPER_API_REALTIME_MAX_BUFFER_SECONDS",
+        "Seconds of audio a Realtime session may hold uncommitted: server VAD commits it, without "
+        "turn detection the session is closed",
+    )
     voices_dir: Path | None = _setting(
         None,
         "WHISPER_API_VOICES_DIR",
@@ -305,6 +345,11 @@ class Settings:
     def effective_max_queue(self) -> int:
         """Waiting room that still leaves one gunicorn thread free for /health and 429s."""
         return max(0, min(self.max_queue, self.threads - self.effective_max_concurrent - 1))
+
+    @property
+    def effective_realtime_sessions(self) -> int:
+        """Sessions per worker, leaving two gunicorn threads for HTTP requests and probes."""
+        return max(0, min(self.realtime_max_sessions, self.threads - 2))
 
     @property
     def cpu_count(self) -> int:

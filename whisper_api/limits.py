@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisper_api.config import Settings, write_generated
+from whisper_api.engine.speech import MAX_PIECE_CHARS
 from whisper_api.web.body import MAX_JSON_DEPTH
+from whisper_api.web.speech_schemas import MAX_INPUT_CHARS
 from whisper_api.worker import MAX_HEAD_BYTES, PROBE_THREADS
 
 
@@ -84,6 +86,18 @@ LIMITS: tuple[Limit, ...] = (
         ("drain_seconds",),
     ),
     Limit("JSON nesting (chat)", "400 `invalid_json`", fixed=f"{MAX_JSON_DEPTH} levels"),
+    Limit("Text to speak (`input`, characters)", "400 naming `input`", fixed=str(MAX_INPUT_CHARS)),
+    Limit(
+        "Text synthesised at once (characters)",
+        "longer sentences are cut at clauses, then between words (bounded memory)",
+        fixed=str(MAX_PIECE_CHARS),
+    ),
+    Limit(
+        "Speech time (s, plus s per second of audio it will make, at 15 characters a second)",
+        "the stream stops (an error event with `stream_format=sse`)",
+        ("timeout_base", "timeout_per_audio_second"),
+    ),
+    Limit("Voices loaded per worker", "each installed voice once, on first use (~100 MiB)", fixed="all"),
     Limit("Models loaded per worker", "least recently used is unloaded", ("max_loaded_models",)),
     Limit("Upstream LLM answer (s)", "502 `upstream_error`", ("chat_upstream_timeout",)),
     Limit("SIGTERM drain (s)", "requests still running are stopped", ("graceful_timeout",)),

@@ -27,6 +27,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from whisper_api import shutdown
 from whisper_api.config import Settings
 from whisper_api.errors import ApiError, RequestTimeoutError, TooManyConnectionsError
 from whisper_api.pacing import PacedSocket
@@ -208,6 +209,7 @@ class DrainingThreadWorker(ThreadWorker):
         the kernel keeps completing handshakes nobody will serve: clients hang instead of being
         refused (and retried elsewhere by their load balancer). Closing it at once makes the port
         refuse new connections while the requests already accepted finish."""
+        shutdown.DRAINING.set()  # open WebSocket sessions finish their last utterance and close
         self.set_accept_enabled(False)
         for listener in self.sockets:
             listener.close()

@@ -11,7 +11,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bench.clips import silent_flac
 from whisper_api.engine.audio import decode_audio
+
+__all__ = ["silent_flac"]
 
 #: (container format, codec, extension) for every upload type OpenAI lists.
 CONTAINERS = {
@@ -77,26 +80,6 @@ def transcode(source: Path | bytes, fmt: str, codec: str, rate: int = 16_000) ->
         for packet in stream.encode(None):
             out.mux(packet)
     return out_buf.getvalue()
-
-
-def silent_flac(seconds: float, rate: int = 8_000) -> bytes:
-    """A small FLAC holding `seconds` of digital silence (hours compress to a few MB)."""
-    buf = io.BytesIO()
-    block = rate * 10
-    zeros = np.zeros((1, block), dtype=np.int16)
-    with av.open(buf, "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=rate, layout="mono")
-        written = 0
-        while written < seconds * rate:
-            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = written
-            for packet in stream.encode(frame):
-                out.mux(packet)
-            written += block
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
 
 
 def without_declared_length(flac: bytes) -> bytes:

@@ -32,12 +32,14 @@ def require_tool(name: str, *candidates: str) -> str:
 class Nginx:
     """nginx in front of `backends`, serving the shipped root and /whisper/ prefix locations."""
 
-    def __init__(self, backends: list[str], workdir: Path) -> None:
+    def __init__(self, backends: list[str], workdir: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.binary = require_tool("nginx", "/usr/sbin/nginx")
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.backends = backends
+        self.tls = tls  # (certificate, key): an extra `listen ... ssl` port for wss:// clients
+        self.tls_port = free_port() if tls else None
         self.process: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> Path:
@@ -51,6 +53,13 @@ class Nginx:
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         (conf / "tmp").mkdir(exist_ok=True)
+        tls = ""
+        if self.tls is not None:
+            cert, key = self.tls
+            tls = (
+                f"        listen 127.0.0.1:{self.tls_port} ssl;\n"
+                f"        ssl_certificate {cert};\n        ssl_certificate_key {key};"
+            )
         (conf / "nginx.conf").write_text(
             f"""user root;
 worker_processes 1;
@@ -61,6 +70,10 @@ events {{ worker_connections 256; }}
 http {{
     access_log {conf}/access.log;
 {temp}
+    map $http_upgrade $whisper_api_connection {{
+        default upgrade;
+        ""      "";
+    }}
     limit_conn_zone $binary_remote_addr zone=whisper_api_per_client:10m;
     upstream whisper_api {{
 {servers}
@@ -68,6 +81,7 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{self.port};
+{tls}
         client_header_timeout 15s;
         include whisper_api-root.locations;
         include whisper_api-prefix.locations;

@@ -93,6 +93,7 @@ def decode_audio(
     *,
     max_seconds: float | None = None,
     timeout: float | None = None,
+    keep_seconds: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Audio:
     """Decode a whole upload; raise AudioDecodeError for anything that is not usable speech input.
@@ -100,6 +101,9 @@ def decode_audio(
     `max_seconds` refuses long audio from its headers when they say so, else as soon as that much
     is decoded. `timeout` bounds the decoding time: it grows by 1 s per 10 s of audio produced,
     so a long file is decoded whole and a decoder that spins without output is stopped.
+    Audio longer than `keep_seconds` is decoded to the end (to validate and measure it) without
+    keeping its samples: the returned Audio decodes it again, block by block, as it is read, so
+    memory does not grow with the file's length.
     """
     if not data:
         raise AudioDecodeError("The audio file is empty.")
@@ -107,9 +111,11 @@ def decode_audio(
     if fmt is None:
         raise AudioDecodeError("Invalid file format. Supported formats: " + str(list(SUPPORTED_FORMATS)))
     max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
+    keep_samples = int(keep_seconds * SAMPLE_RATE) if keep_seconds else None
     started = clock()
     chunks: list[np.ndarray] = []
     total = 0
+    kept = True
     try:
         with av.open(
             io.BytesIO(data), mode="r", format=fmt, options=demuxer_options(fmt), metadata_errors="ignore"
@@ -126,37 +132,71 @@ def decode_audio(
                 # it costs decoding time and memory.
                 if _demuxed_seconds(data, fmt, stop_after=max_seconds) > max_seconds:
                     raise AudioTooLongError(max_seconds)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
 
             def check_deadline() -> None:
                 if timeout is not None and clock() - started > timeout + total / SAMPLE_RATE / 10:
                     raise DeadlineExceededError("Decoding the audio took too long; the file may be damaged.")
 
-            shape = None
-            for frame in _frames(container, stream, check_deadline):
-                if shape is not None and _shape(frame) != shape:
-                    # A damaged stream can switch rate or layout mid-way (a corrupt mp3 header):
-                    # finish what the old resampler holds and start a new one for the rest.
-                    chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-                    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-                shape = _shape(frame)
-                for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    chunks.append(chunk)
-                    total += len(chunk)
+            for chunk in _resampled(container, stream, check_deadline):
+                total += len(chunk)
                 if max_samples is not None and total > max_samples:
                     raise AudioTooLongError(max_seconds or 0)
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                if kept and keep_samples is not None and total > keep_samples:
+                    kept = False
+                    chunks = []
+                if kept:
+                    chunks.append(chunk)
     except (av.FFmpegError, ValueError) as exc:  # PyAV raises ValueError on frames it cannot convert
         logger.info("audio decode failed: %s", type(exc).__name__)
         raise AudioDecodeError() from exc
-    if not chunks:
+    if total == 0:
         raise AudioDecodeError("The audio file contains no decodable audio.")
-    samples = clean_samples(np.concatenate(chunks).astype(np.float32, copy=False))
-    if samples.size == 0:
-        raise AudioDecodeError("The audio file contains no decodable audio.")
-    return Audio(samples=samples)
+    if not kept:
+        length = total
+        return Audio(
+            np.zeros(0, dtype=np.float32), length=length, redecode=lambda: _redecode(data, fmt, length)
+        )
+    return Audio(samples=np.concatenate(chunks).astype(np.float32, copy=False))
+
+
+def _resampled(
+    container: av.container.InputContainer, stream: av.AudioStream, before_packet: Callable[[], None]
+) -> Iterator[np.ndarray]:
+    """The stream as 16 kHz mono float32 blocks."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    shape = None
+    for frame in _frames(container, stream, before_packet):
+        if shape is not None and _shape(frame) != shape:
+            # A damaged stream can switch rate or layout mid-way (a corrupt mp3 header):
+            # finish what the old resampler holds and start a new one for the rest.
+            yield from (_block(out) for out in resampler.resample(None))
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        shape = _shape(frame)
+        yield from (_block(out) for out in resampler.resample(frame))
+    yield from (_block(out) for out in resampler.resample(None))
+
+
+def _block(frame: av.AudioFrame) -> np.ndarray:
+    return clean_samples(frame.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
+
+def _redecode(data: bytes, fmt: str, length: int) -> Iterator[np.ndarray]:
+    """Decode an upload again, as `decode_audio` did; exactly `length` samples in all."""
+    produced = 0
+    try:
+        with av.open(
+            io.BytesIO(data), mode="r", format=fmt, options=demuxer_options(fmt), metadata_errors="ignore"
+        ) as container:
+            stream = next(s for s in container.streams if s.type == "audio")
+            for chunk in _resampled(container, stream, lambda: None):
+                chunk = chunk[: length - produced].astype(np.float32, copy=False)
+                produced += len(chunk)
+                if len(chunk):
+                    yield chunk
+    except (av.FFmpegError, ValueError) as exc:
+        raise AudioDecodeError() from exc
+    if produced < length:
+        yield np.zeros(length - produced, dtype=np.float32)
 
 
 def clean_samples(samples: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from whisper_api.engine.types import (
     Transcriber,
     TranscriptionOptions,
 )
+from whisper_api.engine.windows import WindowPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _open_faster(location: ModelLocation, settings: Settings) -> tuple[Transcrib
         settings.effective_inference_workers,
     )
     where = f"{choice.device}:{choice.index}/{choice.compute_type}, {choice.cpu_threads} threads"
-    return FasterWhisperTranscriber(location, choice), where
+    return FasterWhisperTranscriber(location, choice, window_policy(settings)), where
 
 
 def _open_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[Transcriber, str]:
@@ -82,7 +83,7 @@ def _open_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[T
     device = choose_torch_device(settings.device, settings.effective_cpu_threads, settings.device_index)
     precision = "float16" if device.fp16 else "float32"
     where = f"{device.name}/{precision}, {device.cpu_threads} threads"
-    return OpenAIWhisperTranscriber(location, device), where
+    return OpenAIWhisperTranscriber(location, device, window_policy(settings)), where
 
 
 def _ct2_counter(location: ModelLocation) -> TokenCounter | None:
@@ -134,6 +135,11 @@ ENGINES: dict[str, Engine] = {
         _checkpoint_counter,
     ),
 }
+
+
+def window_policy(settings: Settings) -> WindowPolicy:
+    """How long audio is cut into windows for the engine."""
+    return WindowPolicy(chunk_seconds=settings.window_seconds, max_window_tokens=settings.max_window_tokens)
 
 
 def engine_for(settings: Settings) -> Engine:

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from whisper_api.engine.types import (
     Audio,
     LoadedModel,
@@ -16,6 +18,7 @@ from whisper_api.engine.types import (
     TranscriptionOptions,
     segment_from,
 )
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +52,14 @@ class FasterWhisperTranscriber(LoadedModel):
 
     engine = "faster-whisper"
 
-    def __init__(self, location: ModelLocation, choice: DeviceChoice) -> None:
+    def __init__(
+        self, location: ModelLocation, choice: DeviceChoice, windows: WindowPolicy | None = None
+    ) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
         super().__init__(location)
         self.choice = choice
+        self.windows = windows or WindowPolicy()
         self._model = WhisperModel(
             str(location.path),
             device=choice.device,
@@ -67,22 +73,30 @@ class FasterWhisperTranscriber(LoadedModel):
     def transcribe(
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        segments, info = self._model.transcribe(
-            audio.samples,
-            language=options.language_for(self.multilingual),
-            task=options.task,
-            beam_size=options.beam_size,
-            temperature=list(options.temperatures),
-            initial_prompt=options.prompt or None,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad_filter,
-        )
+        language = options.language_for(self.multilingual)
+        probability = 1.0
+        if language is None:
+            # As faster-whisper decides it for a whole file: from the first 30 s, once.
+            language, probability, _ = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
         record = TranscriptionInfo(
-            language=info.language,
-            language_probability=float(info.language_probability),
-            duration=float(info.duration),
+            language=language, language_probability=float(probability), duration=audio.duration
         )
-        return record, _segments(segments)
+
+        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
+            segments, _ = self._model.transcribe(
+                samples,
+                language=language,
+                task=options.task,
+                beam_size=options.beam_size,
+                temperature=list(options.temperatures),
+                initial_prompt=prompt or None,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad_filter,
+                max_new_tokens=self.windows.window_tokens,
+            )
+            return _segments(segments)
+
+        return record, transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
 
 
 def _segments(segments: Generator) -> Iterator[Segment]:

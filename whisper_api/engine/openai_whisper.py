@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from whisper_api.engine.checkpoints import load_whisper_model
 from whisper_api.engine.types import (
-    SAMPLE_RATE,
     Audio,
     LoadedModel,
     ModelLocation,
@@ -25,6 +26,7 @@ from whisper_api.engine.types import (
     TranscriptionOptions,
     segment_from,
 )
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +69,13 @@ class OpenAIWhisperTranscriber(LoadedModel):
 
     engine = "openai-whisper"
 
-    def __init__(self, location: ModelLocation, device: TorchDevice) -> None:
+    def __init__(
+        self, location: ModelLocation, device: TorchDevice, windows: WindowPolicy | None = None
+    ) -> None:
         super().__init__(location)
-        self._model = load_whisper_model(location.path, device.name, name=location.name)
+        self.windows = windows or WindowPolicy()
         self.device = device
+        self._model = load_whisper_model(location.path, device.name, name=location.name)
         # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
         self._lock = threading.Lock()
 
@@ -89,7 +94,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
         import whisper
 
         mel = whisper.log_mel_spectrogram(
-            audio.samples, self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
+            AudioReader(audio).read(0.0, 30.0), self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
         )
         segment = whisper.pad_or_trim(mel, whisper.audio.N_FRAMES).to(self._model.device)
         if self.device.fp16:
@@ -100,36 +105,43 @@ class OpenAIWhisperTranscriber(LoadedModel):
         return language, float(probs[language])
 
     def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
+        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
+            return self._decode(samples, options, language, prompt)
+
+        return transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
+
+    def _decode(
+        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+    ) -> Iterator[Segment]:
+        """One chunk through openai-whisper's own `transcribe()` (the whole chunk at once)."""
         import whisper
 
         kwargs: dict[str, Any] = {}
         if options.vad_filter:
-            clips = speech_clips(audio)
+            clips = speech_clips(samples)
             if not clips:
                 return
             kwargs["clip_timestamps"] = clips
         with self._lock:
             result = whisper.transcribe(
                 self._model,
-                audio.samples,
+                samples,
                 verbose=None,
                 temperature=options.temperatures,
-                initial_prompt=options.prompt or None,
+                initial_prompt=prompt,
                 word_timestamps=options.word_timestamps,
                 task=options.task,
                 language=language,
                 beam_size=options.beam_size,
                 best_of=BEST_OF,
                 fp16=self.device.fp16,
+                sample_len=self.windows.window_tokens,
                 **kwargs,
             )
         for index, segment in enumerate(result["segments"]):
             yield segment_from(index, segment)
 
 
-def speech_clips(audio: Audio) -> list[float]:
+def speech_clips(samples: np.ndarray) -> list[float]:
     """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    chunks = get_speech_timestamps(audio.samples, VadOptions())
-    return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
+    return [t for span in speech_spans(samples) for t in span]

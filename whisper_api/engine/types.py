@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -17,13 +17,34 @@ FALLBACK_TEMPERATURES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 @dataclass(frozen=True)
 class Audio:
-    """Decoded audio: mono float32 samples at 16 kHz."""
+    """Decoded audio: mono float32 samples at 16 kHz.
+
+    Audio too long to keep in memory has no `samples`: it holds its `length` in samples and a way
+    to decode it again block by block (`blocks()`), so the engine reads it window by window.
+    """
 
     samples: np.ndarray
+    length: int | None = None
+    redecode: Callable[[], Iterator[np.ndarray]] | None = None
+
+    @property
+    def streamed(self) -> bool:
+        return self.redecode is not None
+
+    @property
+    def frames(self) -> int:
+        return self.length if self.length is not None else len(self.samples)
 
     @property
     def duration(self) -> float:
-        return len(self.samples) / SAMPLE_RATE
+        return self.frames / SAMPLE_RATE
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """The samples from the start, in blocks of any size."""
+        if self.redecode is None:
+            yield self.samples
+        else:
+            yield from self.redecode()
 
 
 @dataclass(frozen=True)

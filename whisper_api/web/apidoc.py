@@ -42,8 +42,9 @@ ERROR_REASONS = {
     504: "Decoding or transcription overran its audio-scaled deadline",
 }
 
-#: A response's content: media type -> schema class, a list of schema classes (one of them), or `str`.
-Content = Mapping[str, "type[Schema] | list[type[Schema]] | type[str]"]
+#: A response's content: media type -> schema class, a list of schema classes (one of them), `str`
+#: (text) or `bytes` (binary, e.g. audio).
+Content = Mapping[str, "type[Schema] | list[type[Schema]] | type[str] | type[bytes]"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def build_spec(app: Flask) -> APISpec:
         title="whisper_api",
         version=whisper_api.__version__,
         openapi_version=OPENAPI_VERSION,
-        info={"description": "Self-hosted, OpenAI-compatible speech-to-text (Whisper)."},
+        info={"description": "Self-hosted, OpenAI-compatible speech-to-text (Whisper) and text-to-speech."},
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
@@ -135,6 +136,8 @@ def _operation(spec: APISpec, operation: Operation) -> dict[str, Any]:
 def _content_schema(spec: APISpec, schema: type[Schema] | list[type[Schema]] | type[str]) -> Any:
     if schema is str:
         return {"type": "string"}
+    if schema is bytes:
+        return {"type": "string", "format": "binary"}
     if isinstance(schema, list):
         return {"oneOf": [{"$ref": f"#/components/schemas/{_register(spec, s)}"} for s in schema]}
     return _register(spec, schema)  # type: ignore[arg-type]

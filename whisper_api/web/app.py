@@ -33,6 +33,7 @@ from whisper_api.web.admission import Admission
 from whisper_api.web.auth import register_auth
 from whisper_api.web.body import guard_input
 from whisper_api.web.errors import register_error_handlers
+from whisper_api.web.realtime import views as realtime
 from whisper_api.web.state import EXTENSION_KEY, AppState
 from whisper_api.web.uploads import InMemoryRequest
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ui.bp)
+    realtime.register(app, settings)
     request_log.register(app, settings.log_format)
     # Early errors (401, 413, 429) go out at once; a bounded part of the unread upload is read after.
     drain.register(app, limit=2 * settings.max_upload_bytes, seconds=settings.drain_seconds)

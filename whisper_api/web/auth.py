@@ -15,6 +15,9 @@ from flask import Flask, request
 
 from whisper_api.config import Settings
 from whisper_api.errors import AuthenticationError, MissingApiKeyError
+from whisper_api.web.realtime.secrets import EXTENSION_KEY as SECRETS_KEY
+from whisper_api.web.realtime.secrets import SCOPE as SECRET_SCOPE
+from whisper_api.web.realtime.secrets import ClientSecrets
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,15 @@ def presented_key(authorization: str | None, api_key_header: str | None) -> str 
     return None
 
 
+def websocket_key(protocols: str | None) -> str | None:
+    """The key a browser offers as the WebSocket sub-protocol `openai-insecure-api-key.<key>`."""
+    for protocol in (protocols or "").split(","):
+        name, _, key = protocol.strip().partition(".")
+        if name == "openai-insecure-api-key" and key:
+            return key
+    return None
+
+
 def masked(key: str) -> str:
     """OpenAI shows a wrong key as `sk-abc***xyz`; short keys are not shown at all."""
     return f"{key[:3]}***{key[-3:]}" if len(key) >= MIN_KEY_LENGTH else "***"
@@ -92,6 +104,8 @@ def register_auth(app: Flask, settings: Settings) -> KeyChecker:
             MIN_KEY_LENGTH,
         )
     checker = KeyChecker(keys)
+    ephemeral = ClientSecrets(keys)
+    app.extensions[SECRETS_KEY] = ephemeral
 
     @app.before_request
     def require_key() -> None:
@@ -102,8 +116,12 @@ def register_auth(app: Flask, settings: Settings) -> KeyChecker:
         if request.path.startswith(ADMIN_PREFIX):
             return  # the admin API checks its own keys (web/admin.py); a user key never opens it
         key = presented_key(request.headers.get("Authorization"), request.headers.get("api-key"))
+        if key is None and request.path.startswith("/v1/realtime"):  # browsers cannot set headers
+            key = websocket_key(request.headers.get("Sec-WebSocket-Protocol"))
         if key is None:
             raise MissingApiKeyError(MISSING_KEY_MESSAGE)
+        if key.startswith("ek_") and request.path in SECRET_SCOPE and ephemeral.accepts(key):
+            return  # a browser's short-lived Realtime secret, minted with a real key
         if not checker.accepts(key):
             raise AuthenticationError(f"Incorrect API key provided: {masked(key)}.")
 

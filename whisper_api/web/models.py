@@ -26,6 +26,11 @@ class ModelSchema(Schema):
     # Extensions, ignored by the SDKs: what actually serves this id.
     root = fields.String()
     multilingual = fields.Boolean()
+    kind = fields.String(
+        validate=validate.OneOf(("speech-to-text", "text-to-speech")),
+        metadata={"description": "`speech-to-text` (a Whisper model) or `text-to-speech` (a voice)"},
+    )
+    language = fields.String(metadata={"description": "A voice's language (`en_US`)"})
 
 
 class ModelListSchema(Schema):

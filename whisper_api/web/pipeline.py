@@ -53,6 +53,10 @@ class Pipeline:
         slot = self.admission.enter(lambda: client_gone(environ))
         return Job(self, slot)
 
+    def admit_live(self, is_gone: Callable[[], bool]) -> Job:
+        """As `admit`, for work outside an HTTP request (a Realtime session's utterance)."""
+        return Job(self, self.admission.enter(is_gone))
+
     def token_counter(self, model: str) -> TokenCounter | None:
         """`model`'s tokenizer (a served local name), for OpenAI's token usage."""
         return self.registry.token_counter(model)
@@ -141,7 +145,12 @@ class Job:
         if left <= 0:
             raise _with_param(AudioTooLongError(settings.max_audio_seconds), param)
         try:
-            audio = decode_audio(data, max_seconds=left, timeout=settings.decode_timeout)
+            audio = decode_audio(
+                data,
+                max_seconds=left,
+                timeout=settings.decode_timeout,
+                keep_seconds=settings.decoded_audio_seconds,
+            )
         except AudioTooLongError as exc:
             raise _with_param(AudioTooLongError(settings.max_audio_seconds), param) from exc
         except InvalidRequestError as exc:
@@ -150,6 +159,18 @@ class Job:
         slot.set_deadline(settings.timeout_base + self._audio_seconds * settings.timeout_per_audio_second)
         if self._model is not None:
             note_audio_work(self._model.name, self._task, self._audio_seconds)
+        return audio
+
+    def take_audio(self, audio: Audio) -> Audio:
+        """As `decode`, for audio that arrived already decoded (a live stream's utterance)."""
+        settings = self._pipeline.settings
+        self._slot.wait_turn()
+        if self._audio_seconds + audio.duration > settings.max_audio_seconds:
+            raise AudioTooLongError(settings.max_audio_seconds)
+        self._audio_seconds += audio.duration
+        self._slot.set_deadline(
+            settings.timeout_base + self._audio_seconds * settings.timeout_per_audio_second
+        )
         return audio
 
     # --- work that makes audio instead of reading it (text to speech) --------------------------------

@@ -22,8 +22,10 @@ from whisper_api.engine.speech import SpeechChunk, SpeechOptions, Voice
 from whisper_api.engine.tokens import audio_tokens
 from whisper_api.errors import ClientDisconnectedError, InvalidRequestError
 from whisper_api.web import metrics
+from whisper_api.web.apidoc import JSON, SSE, documented
+from whisper_api.web.body import load_json_body
 from whisper_api.web.responses import close_iterator, error_event, json_response, sse, sse_response
-from whisper_api.web.speech_schemas import SpeechSchema
+from whisper_api.web.speech_schemas import SpeechEventSchema, SpeechSchema, VoiceListSchema
 from whisper_api.web.state import AppState, get_state
 from whisper_api.web.voices import (
     OPENAI_VOICES,
@@ -45,15 +47,27 @@ CONTENT_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",
 }
+_VOICE_LIST = VoiceListSchema()
 #: Speech runs at about 15 characters a second; used to size the deadline before synthesis.
 CHARS_PER_AUDIO_SECOND = 15.0
 
 
 @bp.post("/speech")
+@documented(
+    "Speak text (audio streamed sentence by sentence, or speech.audio server-sent events)",
+    body=SpeechSchema,
+    responses={
+        200: (
+            "The audio in `response_format` (24 kHz mono); events when `stream_format=sse`",
+            {**{mime: bytes for mime in CONTENT_TYPES.values()}, SSE: SpeechEventSchema},
+        )
+    },
+    errors=(400, 404, 413, 429, 503, 504),
+)
 def create_speech() -> Response:
     state = get_state()
     with state.pipeline.admit(request.environ) as job:  # 429 before the body is read
-        body = request.get_json(silent=True)
+        body = load_json_body(request)
         if not isinstance(body, dict):
             raise InvalidRequestError(
                 "We could not parse the JSON body of your request. The body must be a JSON object "
@@ -74,10 +88,11 @@ def create_speech() -> Response:
 
 
 @bp.get("/voices")
+@documented("The installed text-to-speech voices", responses={200: ("Voices", {JSON: VoiceListSchema})})
 def list_voices() -> Response:
     """Installed voices and the OpenAI names that speak with them."""
     state = get_state()
-    return json_response({"object": "list", "data": voice_objects(state)})
+    return json_response(_VOICE_LIST.dump({"object": "list", "data": voice_objects(state)}))
 
 
 def voice_objects(state: AppState) -> list[dict[str, Any]]:

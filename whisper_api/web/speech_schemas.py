@@ -41,9 +41,21 @@ class SpeechSchema(Schema):
             min=1, max=MAX_INPUT_CHARS, error="must be between {min} and {max} characters long."
         ),
     )
-    voice = VoiceField(required=True)
+    voice = VoiceField(
+        required=True,
+        metadata={
+            "description": 'OpenAI\'s voice name (`alloy`, ...), an installed voice, or `{"id": "<voice>"}`',
+            "oneOf": [
+                {"type": "string"},
+                {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+            ],
+        },
+    )
     instructions = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=MAX_INPUT_CHARS)
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_INPUT_CHARS),
+        metadata={"description": "Accepted and ignored: Piper voices have no style control"},
     )
     response_format = fields.String(
         load_default="mp3", validate=validate.OneOf(FORMATS, error="must be one of: {choices}.")
@@ -56,3 +68,32 @@ class SpeechSchema(Schema):
     stream_format = fields.String(
         load_default="audio", validate=validate.OneOf(STREAM_FORMATS, error="must be one of: {choices}.")
     )
+
+
+class SpeechEventSchema(Schema):
+    """One server-sent event of `stream_format=sse`: `speech.audio.delta`, then `speech.audio.done`."""
+
+    data = fields.String(
+        required=True,
+        metadata={
+            "description": '`{"type": "speech.audio.delta", "audio": "<base64>"}`, then `speech.audio.done`'
+        },
+    )
+
+
+class VoiceSchema(Schema):
+    """An installed voice (`GET /v1/audio/voices`)."""
+
+    id = fields.String(required=True)
+    object = fields.String(required=True, validate=validate.Equal("voice"))
+    language = fields.String(required=True)
+    sample_rate = fields.Integer(required=True)
+    source = fields.String(required=True)
+    licence = fields.String(required=True)
+    openai_voices = fields.List(fields.String(), required=True)
+    models = fields.List(fields.String(), required=True)
+
+
+class VoiceListSchema(Schema):
+    object = fields.String(required=True, validate=validate.Equal("list"))
+    data = fields.List(fields.Nested(VoiceSchema), required=True)

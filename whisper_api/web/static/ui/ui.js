@@ -138,7 +138,7 @@
       var models = (await response.json()).data;
       var select = $("model");
       select.innerHTML = "";
-      models.forEach(function (m) {
+      models.filter(function (m) { return m.kind !== "text-to-speech"; }).forEach(function (m) {
         var option = document.createElement("option");
         option.value = option.textContent = m.id;
         select.appendChild(option);
@@ -147,6 +147,59 @@
       setStatus("Cannot list models: " + err.message, true);
     }
     refreshButtons();
+  }
+
+  async function loadVoices() {
+    var select = $("voice");
+    select.innerHTML = "";
+    try {
+      var response = await fetch(apiBase + "/audio/voices", { headers: headers() });
+      if (!response.ok) { throw new Error(await errorText(response)); }
+      (await response.json()).data.forEach(function (v) {
+        var option = document.createElement("option");
+        option.value = v.id;
+        option.textContent = v.id + " (" + v.language + ")";
+        select.appendChild(option);
+      });
+      if (!select.options.length) { $("speak-status").textContent = "No voice is installed on this server."; }
+    } catch (err) {
+      $("speak-status").textContent = "Cannot list voices: " + err.message;
+    }
+    refreshSpeak();
+  }
+
+  function refreshSpeak() {
+    $("speak").disabled = $("voice").value === "" || $("speak-text").value.trim() === "";
+  }
+
+  async function speak(ev) {
+    ev.preventDefault();
+    var status = $("speak-status");
+    status.className = "";
+    status.textContent = "Speaking…";
+    $("speak").disabled = true;
+    try {
+      var body = {
+        model: "tts-1", voice: { id: $("voice").value }, input: $("speak-text").value,
+        response_format: $("speak-format").value, speed: Number($("speed").value) || 1,
+      };
+      var response = await fetch(apiBase + "/audio/speech", {
+        method: "POST", body: JSON.stringify(body),
+        headers: Object.assign({ "Content-Type": "application/json" }, headers()),
+      });
+      if (!response.ok) { throw new Error(await errorText(response)); }
+      var audio = await response.blob();
+      var player = $("player");
+      if (player.src) { URL.revokeObjectURL(player.src); }
+      player.src = URL.createObjectURL(audio);
+      player.dataset.bytes = String(audio.size);
+      status.textContent = "Done: " + (audio.size / 1024).toFixed(0) + " kB of " + body.response_format;
+      player.play().catch(function () { /* autoplay may be blocked: the controls are there */ });
+    } catch (err) {
+      status.className = "error";
+      status.textContent = err.message;
+    }
+    refreshSpeak();
   }
 
   $("file").addEventListener("change", function () { chooseFile($("file").files[0]); });
@@ -168,6 +221,10 @@
   $("form").addEventListener("submit", transcribe);
   $("download-srt").addEventListener("click", function () { download("srt"); });
   $("download-vtt").addEventListener("click", function () { download("vtt"); });
-  $("api-key").addEventListener("change", loadModels);
+  $("speak-text").addEventListener("input", refreshSpeak);
+  $("voice").addEventListener("change", refreshSpeak);
+  $("speak-form").addEventListener("submit", speak);
+  $("api-key").addEventListener("change", function () { loadModels(); loadVoices(); });
   loadModels();
+  loadVoices();
 })();

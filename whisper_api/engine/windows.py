@@ -1,0 +1,235 @@
+"""Long audio in bounded chunks, cut where the decoder itself left off, with skipped speech filled in.
+
+Whisper decodes 30 s windows one after the other. Handed a whole file at once, an engine computes
+the features of all of it (memory that grows with the file) and, when a window ends in a way the
+decoder reads as "nothing more here" (a single timestamp at the end, or a no-speech verdict), it
+jumps over the rest of that window: on long audio that switches language this silently drops whole
+passages. This driver fixes both, for any engine that can decode a short array:
+
+- the audio goes to the engine in chunks of at most `chunk_seconds`; a chunk's segments that end
+  near its cut are discarded and the next chunk starts where the last kept segment ended, so no
+  word is cut in half and nothing is decoded twice but that tail;
+- the text of the kept segments conditions the next chunk, as the engine conditions each window
+  on the previous one;
+- a stretch longer than `gap_seconds` between two segments (or before the end) is checked with a
+  voice activity detector, and speech found there is decoded on its own, without the conditioning
+  that made the decoder skip it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment
+
+logger = logging.getLogger(__name__)
+
+#: Characters of earlier text a chunk is conditioned on (about Whisper's 223-token prompt limit).
+PROMPT_CHARACTERS = 800
+#: Above this temperature the text is too unsure to condition on (Whisper's prompt reset).
+PROMPT_RESET_TEMPERATURE = 0.5
+
+#: Whisper's context (448 tokens) less the longest prompt an engine builds (223 tokens of earlier
+#: text and up to 5 control tokens).
+MAX_WINDOW_TOKENS = 220
+
+#: Decodes one chunk: samples, and the text to condition on (the user's prompt, or earlier text).
+ChunkDecoder = Callable[[np.ndarray, "str | None"], Iterator[Segment]]
+#: Speech spans (start, end), in seconds, inside the samples given.
+SpeechFinder = Callable[[np.ndarray], list[tuple[float, float]]]
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    """How long audio is cut into chunks and checked for skipped speech."""
+
+    #: longest chunk handed to the engine at once (bounds features and decoder memory)
+    chunk_seconds: float = 240.0
+    #: segments ending this close to a chunk's cut are decoded again with the next chunk
+    edge_seconds: float = 3.0
+    #: silence between segments longer than this is checked for speech the decoder skipped
+    gap_seconds: float = 4.0
+    #: speech in such a stretch shorter than this is left alone (a breath, a cough)
+    min_speech_seconds: float = 1.5
+    #: text decoded with a lower average log-probability does not condition what follows: an
+    #: unsure window (another language, noise) would otherwise pull the next ones off course
+    condition_min_logprob: float = -0.5
+    #: most tokens decoded for one window at one temperature, so no input (a repeated prompt,
+    #: noise, NaN samples) makes a window cost more than a fixed multiple of a normal one
+    max_window_tokens: int = 220
+
+    @property
+    def window_tokens(self) -> int:
+        """The token limit, within Whisper's 448-token context beside the longest prompt (228)."""
+        return max(1, min(self.max_window_tokens, MAX_WINDOW_TOKENS))
+
+
+def transcribe_windowed(
+    audio: Audio,
+    decode: ChunkDecoder,
+    find_speech: SpeechFinder,
+    policy: WindowPolicy,
+    prompt: str | None = None,
+) -> Iterator[Segment]:
+    """Segments of the whole audio in time order, numbered from 0, with absolute times."""
+    return _Transcription(audio, decode, find_speech, policy).run(prompt)
+
+
+class _Transcription:
+    """One windowed transcription: where it has reached, and the text that conditions the next chunk."""
+
+    def __init__(
+        self, audio: Audio, decode: ChunkDecoder, find_speech: SpeechFinder, policy: WindowPolicy
+    ) -> None:
+        self.reader = AudioReader(audio)
+        self.duration = audio.duration
+        self.decode = decode
+        self.find_speech = find_speech
+        self.policy = policy
+        self.count = 0
+        self.last_end = 0.0
+        self.context: list[str] = []
+
+    def run(self, prompt: str | None) -> Iterator[Segment]:
+        policy = self.policy
+        pos = 0.0
+        conditioning = prompt
+        try:
+            while pos < self.duration:
+                cut = min(pos + policy.chunk_seconds, self.duration)
+                final = cut >= self.duration
+                crossing: float | None = None
+                segments = self.decode(self.reader.read(pos, cut), conditioning)
+                try:
+                    for raw in segments:
+                        segment = _shifted(raw, pos)
+                        if not final and segment.end > cut - policy.edge_seconds:
+                            crossing = segment.start
+                            break
+                        yield from self.fill(max(self.last_end, pos), segment.start)
+                        yield self.emit(segment)
+                        self.condition_on(segment)
+                finally:
+                    _close(segments)
+                resume = (
+                    self.duration if final else cut - policy.edge_seconds if crossing is None else crossing
+                )
+                yield from self.fill(max(self.last_end, pos), resume)
+                if final:
+                    return
+                # Resume where the last kept segment ended; always move on, whatever the decoder did.
+                pos = max(self.last_end, pos + policy.edge_seconds, resume if crossing is None else pos)
+                conditioning = "".join(self.context)[-PROMPT_CHARACTERS:].strip() or None
+        finally:
+            self.reader.close()
+
+    def emit(self, segment: Segment) -> Segment:
+        segment = dataclasses.replace(segment, id=self.count)
+        self.count += 1
+        self.last_end = max(self.last_end, segment.end)
+        return segment
+
+    def condition_on(self, segment: Segment) -> None:
+        if (
+            segment.temperature > PROMPT_RESET_TEMPERATURE
+            or segment.avg_logprob < self.policy.condition_min_logprob
+        ):
+            self.context.clear()
+        else:
+            self.context.append(segment.text)
+
+    def fill(self, start: float, end: float) -> Iterator[Segment]:
+        """Decode speech the decoder jumped over between `start` and `end` (nothing when silent)."""
+        if end - start <= self.policy.gap_seconds:
+            return
+        stretch = self.reader.read(start, end)
+        spans = self.find_speech(stretch)
+        if sum(b - a for a, b in spans) < self.policy.min_speech_seconds:
+            return
+        begin = max(0.0, spans[0][0] - 0.2)
+        logger.info("re-decoding speech skipped between %.1f s and %.1f s", start, end)
+        segments = self.decode(stretch[int(begin * SAMPLE_RATE) :], None)
+        try:
+            for raw in segments:
+                segment = _shifted(raw, start + begin)
+                if segment.start >= end:
+                    break
+                yield self.emit(segment)
+                self.condition_on(segment)
+        finally:
+            _close(segments)
+
+
+class AudioReader:
+    """Reads audio by time range, in increasing order, keeping only what was asked last decoded."""
+
+    def __init__(self, audio: Audio) -> None:
+        self.audio = audio
+        self._blocks: Iterator[np.ndarray] | None = None
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._start = 0  # sample index of the buffer's first sample
+
+    def read(self, start: float, end: float) -> np.ndarray:
+        first = max(0, int(start * SAMPLE_RATE))
+        last = min(self.audio.frames, int(end * SAMPLE_RATE))
+        if not self.audio.streamed:
+            return self.audio.samples[first:last]
+        if self._blocks is None or first < self._start:
+            self.close()
+            self._blocks = self.audio.blocks()
+            self._buffer = np.zeros(0, dtype=np.float32)
+            self._start = 0
+        # Forget what lies before this read (reads never go back), then decode up to its end.
+        drop = min(first - self._start, len(self._buffer))
+        pieces = [self._buffer[drop:]]
+        self._start += drop
+        have = self._start + len(pieces[0])
+        while have < last:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            pieces.append(block)
+            have += len(block)
+        self._buffer = np.concatenate(pieces) if len(pieces) > 1 else pieces[0].copy()
+        return self._buffer[first - self._start : last - self._start]
+
+    def close(self) -> None:
+        if self._blocks is not None:
+            _close(self._blocks)
+            self._blocks = None
+
+
+def _close(iterator: object) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def speech_spans(samples: np.ndarray) -> list[tuple[float, float]]:
+    """Where Silero VAD (shipped with faster-whisper) hears speech, in seconds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return [
+        (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
+        for chunk in get_speech_timestamps(samples, VadOptions())
+    ]
+
+
+def _shifted(segment: Segment, offset: float) -> Segment:
+    """The segment with times (and its words' times) moved by `offset` seconds."""
+    if offset == 0:
+        return segment
+    return dataclasses.replace(
+        segment,
+        seek=segment.seek + round(offset * 100),
+        start=segment.start + offset,
+        end=segment.end + offset,
+        words=tuple(
+            dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words
+        ),
+    )
