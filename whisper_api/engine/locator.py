@@ -8,7 +8,6 @@ Hugging Face cache; and only then a download (honouring HTTPS_PROXY), unless off
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -17,6 +16,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisper_api.engine.model_store import (
+    assemble_wheel_model,
+    package_dir,
+    store_dir,
+    stored_models,
+    wheel_models,
+)
 from whisper_api.engine.types import ModelLocation, ModelSearch
 from whisper_api.errors import ModelNotFoundError, ModelUnavailableError
 
@@ -81,20 +87,18 @@ def is_multilingual(path: Path) -> bool:
     return not path.name.endswith(".en")
 
 
-def package_dir(package: str) -> Path | None:
-    """Folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def installed_packaged_models() -> list[str]:
     return [
         name
         for name, model in PACKAGED_MODELS.items()
         if all(package_dir(p) is not None for p in model.packages)
     ]
+
+
+def installed_models(cache_dir: Path) -> list[str]:
+    """Every model installed here: the packaged ones, model wheels, and models in the cache."""
+    names = [*installed_packaged_models(), *wheel_models(), *(m.name for m in stored_models(cache_dir))]
+    return list(dict.fromkeys(names))
 
 
 def is_known_name(name: str) -> bool:
@@ -126,6 +130,13 @@ def locate_model(name: str, search: ModelSearch) -> ModelLocation:
         if (candidate / "model.bin").is_file():
             return ct2_location(name, candidate.resolve(), "model_dir")
         tried.append(str(candidate))
+
+    wheel = assemble_wheel_model(name, search.cache_dir)
+    if wheel is not None:
+        return ct2_location(name, wheel, "wheel")
+    stored = store_dir(search.cache_dir) / name
+    if name not in PACKAGED_MODELS and (stored / "model.bin").is_file() and stored.name == name:
+        return ct2_location(name, stored, "imported")
 
     packaged = PACKAGED_MODELS.get(name)
     if packaged is not None:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from whisper_api.config import Settings
 from whisper_api.engine.engines import Loader, engine_for, loader_for, model_search
-from whisper_api.engine.locator import installed_packaged_models, is_known_name
+from whisper_api.engine.locator import installed_models, is_known_name
 from whisper_api.engine.tokens import TokenCounter
 from whisper_api.engine.types import ModelDescription, ModelLocation, Transcriber
 from whisper_api.errors import DeadlineExceededError, ModelCapacityError, ModelNotFoundError
@@ -115,7 +115,7 @@ class ModelRegistry:
         """Every model name a client may ask for (besides OpenAI aliases)."""
         names = [
             self.default_name,
-            *installed_packaged_models(),
+            *installed_models(self.settings.cache_dir),
             *self.settings.extra_models,
             *self.settings.alias_map.values(),
         ]
