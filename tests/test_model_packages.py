@@ -19,7 +19,7 @@ from whisper_api.config import Settings
 from whisper_api.engine.engines import loader_for, model_search
 from whisper_api.engine.locator import locate_model
 from whisper_api.engine.manifest import MANIFEST, file_sha256, verify
-from whisper_api.engine.model_store import import_folder
+from whisper_api.engine.model_store import import_checkpoint, import_folder
 from whisper_api.engine.types import ModelSearch, TranscriptionOptions, collect
 from whisper_api.engine.wheels import pack
 from whisper_api.models import main as models_cli
@@ -136,3 +136,61 @@ def test_pack_pip_install_offline_and_serve(tmp_path: Path, jfk_bytes: bytes) ->
         text=True,
     )
     assert listed.returncode == 0 and "packed-tiny: ok" in listed.stdout, listed.stderr
+
+
+# --- openai-whisper checkpoints into CTranslate2 ------------------------------------------------------
+
+
+def random_checkpoint(n_mels: int, audio_layers: int, text_layers: int) -> dict:
+    """A small Whisper of the right shapes with random weights (a 128-mel, distilled layout)."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(n_mels=n_mels, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
+                           n_audio_layer=audio_layers, n_vocab=51864, n_text_ctx=448, n_text_state=64,
+                           n_text_head=2, n_text_layer=text_layers)  # fmt: skip
+    torch.manual_seed(0)
+    state = Whisper(dims).state_dict()
+    for tensor in state.values():  # some are left uninitialised (torch.empty)
+        tensor.normal_(0, 0.02)
+    return {"dims": dims.__dict__, "model_state_dict": state}
+
+
+@pytest.mark.parametrize(("n_mels", "audio_layers", "text_layers"), [(80, 2, 2), (128, 4, 2)])
+def test_checkpoint_to_ct2_and_back_keeps_every_tensor(
+    tmp_path: Path, n_mels: int, audio_layers: int, text_layers: int
+) -> None:
+    from whisper_api.engine.convert import checkpoint_from_ct2, read_ct2_model
+    from whisper_api.engine.to_ct2 import ct2_variables, write_model_bin
+
+    checkpoint = random_checkpoint(n_mels, audio_layers, text_layers)
+    with (tmp_path / "model.bin").open("wb") as fh:
+        write_model_bin(ct2_variables(checkpoint), fh)
+    back = checkpoint_from_ct2(read_ct2_model(tmp_path / "model.bin"), None)
+    assert back["dims"] == checkpoint["dims"]
+    for name, tensor in checkpoint["model_state_dict"].items():
+        expected = tensor.half().float().numpy()
+        assert (back["model_state_dict"][name].float().numpy() == expected).all(), name
+
+
+def test_a_128_mel_distilled_checkpoint_imports_and_opens(tiny: Path, tmp_path: Path) -> None:
+    import torch
+    from faster_whisper import WhisperModel
+
+    torch.save(random_checkpoint(128, 4, 2), tmp_path / "distil-128.pt")
+    stored = import_checkpoint(tmp_path / "distil-128.pt", tmp_path / "cache", None, [tiny])
+    assert stored.name == "distil-128" and verify(stored.path) == []
+    model = WhisperModel(str(stored.path), device="cpu", compute_type="float32", cpu_threads=1)
+    assert model.feature_extractor.mel_filters.shape[0] == 128 and model.model.n_mels == 128
+
+
+@pytest.mark.multilingual
+def test_a_pt_made_from_base_imports_and_gives_the_same_words(tmp_path: Path, jfk_bytes: bytes) -> None:
+    base = locate_model("base", ModelSearch(cache_dir=Settings().cache_dir)).path
+    pt = tmp_path / "base.pt"
+    assert models_cli(["convert", str(base), "--out", str(pt)]) == 0
+    stored = import_checkpoint(pt, tmp_path / "cache", "base-from-pt", [base])
+    assert stored.source == "checkpoint" and verify(stored.path) == []
+    imported = transcribe_jfk("base-from-pt", tmp_path / "cache", jfk_bytes)
+    assert imported == transcribe_jfk("base", Settings().cache_dir, jfk_bytes)
+    assert word_errors(JFK_REFERENCE, imported) == 0

@@ -20,9 +20,13 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from whisper_api.config import Settings
 from whisper_api.errors import ApiError
+
+if TYPE_CHECKING:
+    from whisper_api.engine.model_store import StoredModel
 
 
 def convert(source: str, out: Path | None, settings: Settings) -> Path:
@@ -101,13 +105,26 @@ def pack_model(name: str, out: Path, settings: Settings, *, as_name: str | None,
     return pack(location.path, as_name or name, out, max_mb=max_mb)
 
 
+def import_model(path: Path, settings: Settings, name: str | None) -> StoredModel:
+    """A CTranslate2 folder or HF snapshot copied, or an openai-whisper `.pt` converted, into the cache."""
+    from whisper_api.engine.model_store import import_checkpoint, import_folder
+
+    if path.is_file():
+        installed = [row["path"] for row in list_models(settings) if row["path"]]
+        tokenizers = [Path(str(p)) for p in installed if Path(str(p)).is_dir()]
+        return import_checkpoint(path, settings.cache_dir, name, tokenizers)
+    return import_folder(path, settings.cache_dir, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m whisper_api.models", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="every model the server can find, its source and sha256 (JSON lines)")
     check = commands.add_parser("verify", help="re-hash models against their manifests")
     check.add_argument("names", nargs="*", help="models to check (default: all)")
-    bring = commands.add_parser("import", help="copy a CTranslate2 folder or HF snapshot into the cache")
+    bring = commands.add_parser(
+        "import", help="copy a CTranslate2 folder or HF snapshot, or convert a .pt, into the cache"
+    )
     bring.add_argument("path", type=Path)
     bring.add_argument("--name", help="the name clients ask for (default: from the folder)")
     wrap = commands.add_parser("pack", help="write a model as pip wheels for an internal mirror")
@@ -130,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             out.writelines(f"{name}: {result}\n" for name, result in results)
             return 0 if all(r in ("ok", "no manifest") for _, r in results) else 2
         elif args.command == "import":
-            from whisper_api.engine.model_store import import_folder
-
-            out.write(f"{import_folder(args.path, settings.cache_dir, args.name).path}\n")
+            out.write(f"{import_model(args.path, settings, args.name).path}\n")
         elif args.command == "pack":
             wheels = pack_model(
                 args.model, args.out, settings, as_name=args.as_name, max_mb=args.max_wheel_mb

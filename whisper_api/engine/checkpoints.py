@@ -8,6 +8,7 @@ HTTPS_PROXY), unless offline.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import logging
@@ -129,7 +130,7 @@ def _how_to_install(name: str, tried: list[str], reason: str) -> str:
     )
 
 
-def _read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+def read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
     import torch
 
     try:
@@ -145,7 +146,22 @@ def _read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=32)
 def _checkpoint_vocab(path: Path, mtime_ns: int) -> int:
-    return int(_read_checkpoint(path, mmap=True)["dims"]["n_vocab"])  # mmap: reads only the header
+    return int(read_checkpoint(path, mmap=True)["dims"]["n_vocab"])  # mmap: reads only the header
+
+
+def official_heads(name: str, dims: dict[str, int]) -> list[list[int]] | None:
+    """openai-whisper's alignment heads for an official model name, as `[layer, head]` pairs."""
+    import gzip
+
+    import numpy as np
+    import whisper
+
+    dump = whisper._ALIGNMENT_HEADS.get(name)
+    if dump is None:
+        return None
+    mask = np.frombuffer(gzip.decompress(base64.b85decode(dump)), dtype=bool)
+    mask = mask.reshape(dims["n_text_layer"], dims["n_text_head"])
+    return [[int(layer), int(head)] for layer, head in np.argwhere(mask)]
 
 
 def checkpoint_is_multilingual(path: Path) -> bool:
@@ -168,7 +184,7 @@ def load_whisper_model(path: Path, device: str = "cpu", *, name: str | None = No
     import whisper
     from whisper.model import ModelDimensions, Whisper
 
-    checkpoint = _read_checkpoint(path)
+    checkpoint = read_checkpoint(path)
     dims = ModelDimensions(**checkpoint["dims"])
     model = Whisper(dims)
     try:

