@@ -8,6 +8,7 @@ that still cannot fit is a `ModelCapacityError`, never an out-of-memory kill. Mo
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import threading
@@ -63,6 +64,27 @@ class ModelState:
     gpu_mb: float
     last_used: float | None  # seconds since the epoch
     load_seconds: float | None
+
+
+def release_memory() -> None:
+    """Free an unloaded model's memory now: collect reference cycles (torch modules keep some), then
+    hand the allocator's free pages back to the system (glibc keeps them otherwise, and the RSS of
+    a worker that loads and unloads models would only grow; see bench/model_memory.py)."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
+_LIBC = _glibc()
 
 
 class ModelLease:
@@ -243,7 +265,7 @@ class ModelRegistry:
             if entry is None or entry.busy:
                 return False
             self._unload_locked(name, reason)
-        gc.collect()  # torch modules keep reference cycles
+        release_memory()
         return True
 
     def _unload_locked(self, name: str, reason: str) -> None:
@@ -267,7 +289,7 @@ class ModelRegistry:
             for name in stale:
                 self._unload_locked(name, "idle")
         if stale:
-            gc.collect()
+            release_memory()
         return stale
 
     def _start_reaper(self) -> None:
