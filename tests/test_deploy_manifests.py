@@ -175,3 +175,8 @@ def test_keda_example_queries_exported_metrics(client: FlaskClient) -> None:
     queries = " ".join(trigger["metadata"]["query"] for trigger in scaled["spec"]["triggers"])
     assert _named_metrics(queries) == {"whisper_api_slots_busy", "whisper_api_queue_depth"}
     assert _named_metrics(queries) <= _exported_metrics(client)
+
+
+def test_dockerignore_keeps_tests_docs_and_virtual_environments_out() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {".git", ".venv", "**/.venv", "tests", "docs", "bench", "**/node_modules"} <= ignored

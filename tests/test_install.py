@@ -5,6 +5,7 @@ its environment file, serves a real transcription through the OpenAI SDK."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 import shutil
@@ -50,7 +51,7 @@ def _env_file(path: Path) -> dict[str, str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """whisper_api's wheel, built from a copy of the sources (the checkout stays clean)."""
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+    for name in ("pyproject.toml", "requirements.txt", "requirements-speech.txt", "README.md"):
         shutil.copy(ROOT / name, source)
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(ROOT / "whisper_api", source / "whisper_api", ignore=ignore)
@@ -116,8 +117,10 @@ def test_wheel_holds_every_package_file(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert shipped <= names, sorted(shipped - names)
     assert "whisper-api = whisper_api.serve:main" in entry_points
+    assert "Provides-Extra: speech" in metadata
 
 
 def test_unit_passes_systemd_analyze_verify(installed: Path) -> None:
@@ -166,6 +169,22 @@ def test_unit_execstart_as_its_user_transcribes_jfk(service: ServerProcess, audi
     assert word_errors(JFK_REFERENCE, result.text) <= 1, result.text
 
 
+def test_service_writes_the_json_request_log_to_standard_output(
+    service: ServerProcess, audio_dir: Path
+) -> None:
+    """What journald keeps (StandardOutput=journal): one JSON line per request, without the text."""
+    client = openai.OpenAI(base_url=service.base_url + "/v1", api_key="unused", max_retries=0)
+    with (audio_dir / "jfk.flac").open("rb") as audio:
+        client.audio.transcriptions.create(
+            model="tiny.en", file=audio, extra_headers={"X-Request-Id": "install-log-check"}
+        )
+    log = service.log_path.read_text()
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (request,) = [r for r in records if r.get("request_id") == "install-log-check"]
+    assert (request["event"], request["status"], request["model"]) == ("request", 200, "tiny.en")
+    assert "country" not in log
+
+
 def test_reload_replaces_workers_and_keeps_answering(service: ServerProcess) -> None:
     assert service.process is not None
     master = service.process.pid
@@ -182,6 +201,14 @@ def test_reload_replaces_workers_and_keeps_answering(service: ServerProcess) -> 
         pytest.fail(f"workers not replaced after HUP:\n{service.log()}")
     service.process.poll()
     assert service.process.returncode is None
-    while requests.get(service.base_url + "/ready", timeout=5).status_code != 200:
+    # The new worker accepts once its model is loaded; until then requests wait in the listen backlog.
+    while not _ready(service):
         assert time.monotonic() < deadline, service.log()
         time.sleep(0.3)
+
+
+def _ready(server: ServerProcess) -> bool:
+    try:
+        return requests.get(server.base_url + "/ready", timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
