@@ -9,16 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
     Audio,
-    LoadedModel,
     ModelLocation,
     Segment,
-    TranscriptionInfo,
     TranscriptionOptions,
     segment_from,
 )
-from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
+from whisper_api.engine.windows import AudioReader, WindowPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +56,8 @@ class FasterWhisperTranscriber(LoadedModel):
     ) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
-        super().__init__(location)
+        super().__init__(location, windows)
         self.choice = choice
-        self.windows = windows or WindowPolicy()
         self._model = WhisperModel(
             str(location.path),
             device=choice.device,
@@ -70,33 +68,26 @@ class FasterWhisperTranscriber(LoadedModel):
             local_files_only=True,
         )
 
-    def transcribe(
-        self, audio: Audio, options: TranscriptionOptions
-    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        language = options.language_for(self.multilingual)
-        probability = 1.0
-        if language is None:
-            # As faster-whisper decides it for a whole file: from the first 30 s, once.
-            language, probability, _ = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
-        record = TranscriptionInfo(
-            language=language, language_probability=float(probability), duration=audio.duration
+    def detect_language(self, audio: Audio) -> tuple[str, float]:
+        # As faster-whisper decides it for a whole file: from the first 30 s, once.
+        language, probability, _ = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
+        return language, float(probability)
+
+    def decode(
+        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+    ) -> Iterator[Segment]:
+        segments, _ = self._model.transcribe(
+            samples,
+            language=language,
+            task=options.task,
+            beam_size=options.beam_size,
+            temperature=list(options.temperatures),
+            initial_prompt=prompt or None,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad_filter,
+            max_new_tokens=self.windows.window_tokens,
         )
-
-        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
-            segments, _ = self._model.transcribe(
-                samples,
-                language=language,
-                task=options.task,
-                beam_size=options.beam_size,
-                temperature=list(options.temperatures),
-                initial_prompt=prompt or None,
-                word_timestamps=options.word_timestamps,
-                vad_filter=options.vad_filter,
-                max_new_tokens=self.windows.window_tokens,
-            )
-            return _segments(segments)
-
-        return record, transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
+        return _segments(segments)
 
 
 def _segments(segments: Generator) -> Iterator[Segment]:

@@ -17,16 +17,15 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine.checkpoints import load_whisper_model
+from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
     Audio,
-    LoadedModel,
     ModelLocation,
     Segment,
-    TranscriptionInfo,
     TranscriptionOptions,
     segment_from,
 )
-from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans
 
 logger = logging.getLogger(__name__)
 
@@ -72,24 +71,13 @@ class OpenAIWhisperTranscriber(LoadedModel):
     def __init__(
         self, location: ModelLocation, device: TorchDevice, windows: WindowPolicy | None = None
     ) -> None:
-        super().__init__(location)
-        self.windows = windows or WindowPolicy()
+        super().__init__(location, windows)
         self.device = device
         self._model = load_whisper_model(location.path, device.name, name=location.name)
         # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
         self._lock = threading.Lock()
 
-    def transcribe(
-        self, audio: Audio, options: TranscriptionOptions
-    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        language = options.language_for(self.multilingual)
-        probability = 1.0
-        if language is None:
-            language, probability = self._detect_language(audio)
-        info = TranscriptionInfo(language=language, language_probability=probability, duration=audio.duration)
-        return info, self._segments(audio, options, language)
-
-    def _detect_language(self, audio: Audio) -> tuple[str, float]:
+    def detect_language(self, audio: Audio) -> tuple[str, float]:
         """The most likely language of the first 30 s, as openai-whisper's transcribe() decides it."""
         import whisper
 
@@ -104,13 +92,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
         language = max(probs, key=probs.get)
         return language, float(probs[language])
 
-    def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
-        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
-            return self._decode(samples, options, language, prompt)
-
-        return transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
-
-    def _decode(
+    def decode(
         self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
     ) -> Iterator[Segment]:
         """One chunk through openai-whisper's own `transcribe()` (the whole chunk at once)."""

@@ -146,17 +146,6 @@ class ModelDescription:
     created: int
 
 
-class LoadedModel:
-    """What every engine's model knows of its weights: the base of each engine's transcriber."""
-
-    engine = ""
-
-    def __init__(self, location: ModelLocation) -> None:
-        self.location = location
-        self.name = location.name
-        self.multilingual = location.multilingual
-
-
 class Transcriber(Protocol):
     """A loaded model. Every engine returns one of these; the web layer sees nothing else."""
 
