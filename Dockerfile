@@ -20,11 +20,13 @@
 #   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 \
 #                --build-arg TORCH_INDEX= -t whisper_api:cuda .
 # Add the openai-whisper engine (torch) with --build-arg WITH_OPENAI_WHISPER=1.
+# Add the speaker model for mono diarization (torch) with --build-arg WITH_DIARIZATION=1.
 # Text to speech (piper-tts, GPL-3.0; its voice is CC0) is in by default; leave it out with WITH_SPEECH=0.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 ARG WITH_OPENAI_WHISPER=0
 ARG WITH_SPEECH=1
+ARG WITH_DIARIZATION=0
 # CPU torch wheels; empty for the default (CUDA) wheels from PyPI.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
@@ -49,7 +51,7 @@ ENV PATH=/opt/venv/bin:$PATH
 # The pinned dependencies first (the slow layer), so a code change rebuilds only what follows.
 # The cache mount keeps downloaded wheels between builds on the same machine, outside the image.
 COPY requirements.txt requirements-openai-whisper.txt requirements-openai-whisper-nodeps.txt \
-     requirements-speech.txt /tmp/req/
+     requirements-speech.txt requirements-diarization.txt requirements-diarization-nodeps.txt /tmp/req/
 RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_conf \
     --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     if [ -s /run/secrets/pip_conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip_conf; fi \
@@ -59,6 +61,10 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_conf \
     && if [ "$WITH_OPENAI_WHISPER" = 1 ]; then \
         pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -r /tmp/req/requirements-openai-whisper.txt \
         && pip install --no-deps -r /tmp/req/requirements-openai-whisper-nodeps.txt; \
+    fi \
+    && if [ "$WITH_DIARIZATION" = 1 ]; then \
+        pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} -r /tmp/req/requirements-diarization.txt \
+        && pip install --no-deps -r /tmp/req/requirements-diarization-nodeps.txt; \
     fi \
     && rm -rf /tmp/req
 

@@ -46,7 +46,7 @@ def test_model_listing_names_what_serves_each_alias(aliased) -> None:  # noqa: A
     models = {m["id"]: m for m in aliased.get("/v1/models").get_json()["data"]}
     assert models["whisper-1"]["root"] == "tiny.en" and models["whisper-1"]["multilingual"] is False
     assert models["gpt-4o-transcribe"]["root"] == "base"
-    assert set(models["whisper-1"]) == {"id", "object", "created", "owned_by", "root", "multilingual"}
+    assert set(models["whisper-1"]) == {"id", "object", "created", "owned_by", "root", "multilingual", "kind"}
 
 
 def test_a_malformed_alias_stops_the_server_at_start() -> None:

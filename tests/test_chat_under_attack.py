@@ -44,12 +44,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         process.stop()
 
 
-@pytest.fixture(scope="module")
-def speech_wav(audio_dir: Path) -> bytes:
-    """The 60 s multilingual clip (1.9 MB WAV): each chat keeps its slot a few seconds."""
-    return wav_bytes(speech_samples((audio_dir / "multilingual.mp3").read_bytes()))
-
-
 def _audio_part(data: bytes, fmt: str = "wav") -> dict:
     return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode(), "format": fmt}}
 
@@ -82,7 +76,7 @@ def _wait_until_admitted(server: ServerProcess, count: int, timeout: float = 60)
     pytest.fail(f"the worker still holds {_admitted(server)} requests (expected {count}):\n{server.log()}")
 
 
-def test_more_concurrent_chats_than_capacity_get_429s(server: ServerProcess, speech_wav: bytes) -> None:
+def test_more_concurrent_chats_than_capacity_get_429s(server: ServerProcess, jfk_wav: bytes) -> None:
     capacity = requests.get(server.base_url + "/ready", timeout=5).json()["requests"]["capacity"]
     clients = capacity + 2
     client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="sk-x", max_retries=0, timeout=300)
@@ -95,7 +89,7 @@ def test_more_concurrent_chats_than_capacity_get_429s(server: ServerProcess, spe
         try:
             reply = client.chat.completions.create(
                 model="gpt-4o-audio-preview",
-                messages=[{"role": "user", "content": [_audio_part(speech_wav)]}],  # type: ignore[list-item]
+                messages=[{"role": "user", "content": [_audio_part(jfk_wav)]}],  # type: ignore[list-item]
             )
             outcomes.append("ok" if reply.choices[0].message.content else "empty")
         except openai.RateLimitError as exc:

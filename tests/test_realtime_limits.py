@@ -51,6 +51,13 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _places_back(request: pytest.FixtureRequest) -> None:
+    """Each test on the limited server starts with both of its places free."""
+    if "limited" in request.fixturenames:
+        _wait_until_no_session_is_open(request.getfixturevalue("limited"))
+
+
 def _ws_url(server: ServerProcess) -> str:
     return server.base_url.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
 
@@ -71,6 +78,18 @@ async def _until_closed(ws: ClientConnection, timeout: float = 20) -> list[dict[
     return events
 
 
+def _wait_until_no_session_is_open(server: ServerProcess, timeout: float = 15) -> None:
+    """Closed by the client, a session still takes a moment to give its place back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        text = requests.get(server.base_url + "/metrics", headers=headers, timeout=5).text
+        if "whisper_api_realtime_sessions_open 0.0" in text:
+            return
+        time.sleep(0.1)
+    raise AssertionError("Realtime sessions still open")
+
+
 def _append(pcm: bytes) -> str:
     return json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
 
@@ -84,6 +103,7 @@ def test_handshake_is_refused_with_429_when_the_worker_is_full(limited: ServerPr
             return refused.value
 
     refused = asyncio.run(run())
+    _wait_until_no_session_is_open(limited)  # the next tests need the places back
     assert refused.response.status_code == 429
     assert refused.response.headers["Retry-After"]
     assert json.loads(refused.response.body)["error"]["code"] == "too_many_sessions"

@@ -4,9 +4,12 @@ speech streamed as it is spoken comes back as German input transcript and Englis
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib.util
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
@@ -55,3 +58,12 @@ def test_german_speech_is_translated_to_english(base_server_url: str, audio_dir:
     assert "software" in source and ("der" in source.split() or "die" in source.split())
     assert "software" in english and "the" in english.split()
     assert not {"der", "die", "und"} & set(english.replace(",", " ").split())
+    audio = [e for e in events if e.type == "session.output_audio.delta"]
+    if importlib.util.find_spec("piper") is None:  # text to speech is optional (requirements-speech.txt)
+        assert not audio and events[0].session.output_modalities == ["text"]
+        return
+    assert events[0].session.output_modalities == ["text", "audio"]
+    assert audio and {(e.format, e.sample_rate, e.channels) for e in audio} == {("pcm16", 24_000, 1)}
+    spoken = np.frombuffer(b"".join(base64.b64decode(e.delta) for e in audio), dtype="<i2")
+    assert len(spoken) / 24_000 > 2.0  # English speech for the translated text
+    assert np.abs(spoken).max() > 1000

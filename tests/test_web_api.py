@@ -146,7 +146,7 @@ def test_newer_openai_fields_do_not_break_a_request(client: FlaskClient, jfk_wav
             "include[]": "logprobs",
             "chunking_strategy[type]": "server_vad",
             "chunking_strategy[threshold]": "0.5",
-            "known_speaker_names[]": "agent",
+            "keywords[]": "New York, NY",
             "stream": "false",
             "something_new": "x",
             "file": (io.BytesIO(jfk_wav), "a.flac"),

@@ -144,6 +144,29 @@ class Settings:
         14_400.0, "WHISPER_API_MAX_AUDIO_SECONDS", "Longest audio accepted, in seconds of sound"
     )
     log_level: str = _setting("info", "WHISPER_API_LOG_LEVEL", "Python log level")
+    diarization_threshold: float = _setting(
+        0.8,
+        "WHISPER_API_DIARIZATION_THRESHOLD",
+        "Mono diarization: cosine similarity of speaker embeddings under which two voices are "
+        "different speakers (higher finds more speakers)",
+    )
+    diarization_max_speakers: int = _setting(
+        8, "WHISPER_API_DIARIZATION_MAX_SPEAKERS", "Most speakers mono diarization tells apart"
+    )
+    diarization_max_channels: int = _setting(
+        8,
+        "WHISPER_API_DIARIZATION_MAX_CHANNELS",
+        "Most channels transcribed one speaker each (more channels are mixed and diarized as mono)",
+    )
+    diarization_max_channel_seconds: float = _setting(
+        1800.0,
+        "WHISPER_API_DIARIZATION_MAX_CHANNEL_SECONDS",
+        "Longest recording split into its channels for diarization (each channel is held in memory, "
+        "230 MiB per channel-hour); longer ones are mixed and diarized as mono",
+    )
+    known_speaker_max_seconds: float = _setting(
+        30.0, "WHISPER_API_KNOWN_SPEAKER_MAX_SECONDS", "Longest `known_speaker_references[]` clip (seconds)"
+    )
     chat_upstream_base_url: str | None = _setting(
         None,
         "CHAT_UPSTREAM_BASE_URL",
@@ -311,6 +334,12 @@ class Settings:
         "",
         "WHISPER_API_VOICE",
         "Voice that OpenAI's voice names (`alloy`, `nova`, ...) speak with; empty = the first installed",
+    )
+    preload_voice: bool = _setting(
+        True,
+        "WHISPER_API_PRELOAD_VOICE",
+        "Load the default voice when a worker starts (about 100 MiB), so the first speech request "
+        "answers at once; off = on first use",
     )
     voice_map: tuple[str, ...] = _setting(
         (),

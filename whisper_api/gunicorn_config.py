@@ -107,6 +107,11 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
     except Exception as exc:  # noqa: BLE001 - any load failure must stop the server, loudly
         worker.log.error("cannot load model %r: %s", state.registry.default_name, exc)
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
+    if state.settings.preload_voice:
+        try:
+            state.voices.preload(state.settings.default_voice)
+        except Exception as exc:  # noqa: BLE001 - speech is optional: transcription still serves
+            worker.log.warning("text to speech unavailable: %s", exc)
     control = worker.wsgi.extensions.get("whisper_api.model_control")
     if control is not None:  # apply earlier admin actions, then follow new ones
         control.start()

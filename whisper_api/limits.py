@@ -76,6 +76,21 @@ LIMITS: tuple[Limit, ...] = (
     ),
     Limit("Decoding time (s, plus 1 s per 10 s decoded)", "504 `timeout`", ("decode_timeout",)),
     Limit(
+        "Decoded audio kept in memory per transcription (s, 64 KB each)",
+        "a longer upload is decoded again window by window as it is transcribed",
+        ("decoded_audio_seconds",),
+    ),
+    Limit(
+        "Audio handed to the engine at once (s)",
+        "memory per transcription does not grow with the audio's length",
+        ("window_seconds",),
+    ),
+    Limit(
+        "Tokens decoded per window and temperature",
+        "decoding stops there: no window costs more than a fixed multiple of normal",
+        ("max_window_tokens",),
+    ),
+    Limit(
         "Transcription time (s, plus s per second of audio)",
         "504 `timeout` (an error event when streaming)",
         ("timeout_base", "timeout_per_audio_second"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from whisper_api.engine.types import (
     Audio,
     ModelLocation,
     Segment,
+    TokenLogprob,
     TranscriptionInfo,
     TranscriptionOptions,
     Word,
@@ -45,6 +47,9 @@ class FakeTranscriber:
                     for j, w in enumerate(text.split())
                 )
                 if options.word_timestamps
+                else (),
+                logprobs=tuple(TokenLogprob(t, -0.5, tuple(t.encode())) for t in re.findall(r"\s?\S+", text))
+                if options.logprobs
                 else (),
             )
             for i, text in enumerate(texts)

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_api.engine.languages import pick_language
+from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
     Audio,
     ModelLocation,
     Segment,
     TranscriptionOptions,
+    VadSettings,
     segment_from,
 )
 from whisper_api.engine.windows import AudioReader, WindowPolicy
@@ -68,9 +71,12 @@ class FasterWhisperTranscriber(LoadedModel):
             local_files_only=True,
         )
 
-    def detect_language(self, audio: Audio) -> tuple[str, float]:
-        # As faster-whisper decides it for a whole file: from the first 30 s, once.
-        language, probability, _ = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
+    def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+        # As faster-whisper decides it for a whole file: from the first 30 s, once (among
+        # `allowed` when the request names some).
+        language, probability, candidates = self._model.detect_language(AudioReader(audio).read(0.0, 30.0))
+        if allowed:
+            return pick_language(candidates, allowed)
         return language, float(probability)
 
     def decode(
@@ -85,9 +91,25 @@ class FasterWhisperTranscriber(LoadedModel):
             initial_prompt=prompt or None,
             word_timestamps=options.word_timestamps,
             vad_filter=options.vad_filter,
+            vad_parameters=_vad_parameters(options.vad),
+            hotwords=" ".join(options.keywords) or None,
             max_new_tokens=self.windows.window_tokens,
         )
-        return _segments(segments)
+        if not options.logprobs:
+            return _segments(segments)
+        # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+        scorer = FasterScorer(self._model, Audio(samples), language, options.task)
+        return with_logprobs(_segments(segments), scorer)
+
+
+def _vad_parameters(vad: VadSettings | None) -> dict[str, float] | None:
+    if vad is None:
+        return None
+    return {
+        "threshold": vad.threshold,
+        "speech_pad_ms": vad.speech_pad_ms,
+        "min_silence_duration_ms": vad.min_silence_ms,
+    }
 
 
 def _segments(segments: Generator) -> Iterator[Segment]:

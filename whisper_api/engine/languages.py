@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 LANGUAGES: dict[str, str] = {
     "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian",
     "ko": "korean", "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish",
@@ -52,3 +54,11 @@ def normalise_language(value: str) -> str | None:
 def language_name(code: str) -> str:
     """The lower-case English name OpenAI returns in verbose_json (`en` -> `english`)."""
     return LANGUAGES.get(code, code)
+
+
+def pick_language(probabilities: Iterable[tuple[str, float]], allowed: Sequence[str]) -> tuple[str, float]:
+    """The most likely language among `allowed` (all when empty), with its probability."""
+    candidates = [(code, p) for code, p in probabilities if not allowed or code in allowed]
+    if not candidates:
+        return (allowed[0] if allowed else "en"), 0.0
+    return max(candidates, key=lambda pair: pair[1])

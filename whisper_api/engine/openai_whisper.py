@@ -17,12 +17,16 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine.checkpoints import load_whisper_model
+from whisper_api.engine.languages import pick_language
+from whisper_api.engine.logprobs import TorchScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
+    SAMPLE_RATE,
     Audio,
     ModelLocation,
     Segment,
     TranscriptionOptions,
+    VadSettings,
     segment_from,
 )
 from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans
@@ -77,8 +81,8 @@ class OpenAIWhisperTranscriber(LoadedModel):
         # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
         self._lock = threading.Lock()
 
-    def detect_language(self, audio: Audio) -> tuple[str, float]:
-        """The most likely language of the first 30 s, as openai-whisper's transcribe() decides it."""
+    def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+        """The most likely language of the first 30 s (among `allowed` when given)."""
         import whisper
 
         mel = whisper.log_mel_spectrogram(
@@ -89,10 +93,19 @@ class OpenAIWhisperTranscriber(LoadedModel):
             segment = segment.half()
         with self._lock:
             _, probs = self._model.detect_language(segment)
-        language = max(probs, key=probs.get)
-        return language, float(probs[language])
+        return pick_language(((code, float(p)) for code, p in probs.items()), allowed)
 
     def decode(
+        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+    ) -> Iterator[Segment]:
+        segments = self._decode(samples, options, language, prompt)
+        if not options.logprobs:
+            return segments
+        # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+        scorer = TorchScorer(self._model, Audio(samples), language, options.task, self._lock)
+        return with_logprobs(segments, scorer)
+
+    def _decode(
         self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
     ) -> Iterator[Segment]:
         """One chunk through openai-whisper's own `transcribe()` (the whole chunk at once)."""
@@ -100,7 +113,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
 
         kwargs: dict[str, Any] = {}
         if options.vad_filter:
-            clips = speech_clips(samples)
+            clips = speech_clips(samples, options.vad)
             if not clips:
                 return
             kwargs["clip_timestamps"] = clips
@@ -110,7 +123,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
                 samples,
                 verbose=None,
                 temperature=options.temperatures,
-                initial_prompt=prompt,
+                initial_prompt=keyword_prompt(options.keywords, prompt),
                 word_timestamps=options.word_timestamps,
                 task=options.task,
                 language=language,
@@ -124,6 +137,20 @@ class OpenAIWhisperTranscriber(LoadedModel):
             yield segment_from(index, segment)
 
 
-def speech_clips(samples: np.ndarray) -> list[float]:
+def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:
+    """openai-whisper has no hotwords: the keywords lead the prompt, which conditions decoding."""
+    text = " ".join([*keywords, prompt or ""]).strip()
+    return text or None
+
+
+def speech_clips(samples: np.ndarray, vad: VadSettings | None = None) -> list[float]:
     """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
-    return [t for span in speech_spans(samples) for t in span]
+    if vad is None:
+        return [t for span in speech_spans(samples) for t in span]
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=vad.threshold, speech_pad_ms=vad.speech_pad_ms, min_silence_duration_ms=vad.min_silence_ms
+    )
+    chunks = get_speech_timestamps(samples, options)
+    return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]

@@ -87,3 +87,19 @@ class PcmDecoder:
         frame.sample_rate = self.format.rate
         out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
         return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, dtype=np.float32)
+
+
+class PcmEncoder:
+    """Float32 samples at any rate into little-endian PCM16 at `rate` (OpenAI's 24 kHz), with state."""
+
+    def __init__(self, source_rate: int, rate: int = 24_000) -> None:
+        self.source_rate = source_rate
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+
+    def encode(self, samples: np.ndarray) -> bytes:
+        if samples.size == 0:
+            return b""
+        data = np.ascontiguousarray(np.clip(samples, -1, 1).astype(np.float32).reshape(1, -1))
+        frame = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
+        frame.sample_rate = self.source_rate
+        return b"".join(f.to_ndarray().astype("<i2").tobytes() for f in self._resampler.resample(frame))

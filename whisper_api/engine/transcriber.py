@@ -31,8 +31,10 @@ class LoadedModel:
         """Start transcribing; segments are decoded lazily, window by window, as they are read."""
         language = options.language_for(self.multilingual)
         probability = 1.0
-        if language is None:
-            language, probability = self.detect_language(audio)
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        elif language is None:
+            language, probability = self.detect_language(audio, options.languages)
         info = TranscriptionInfo(language, float(probability), audio.duration)
 
         def window(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
@@ -40,8 +42,8 @@ class LoadedModel:
 
         return info, transcribe_windowed(audio, window, speech_spans, self.windows, options.prompt or None)
 
-    def detect_language(self, audio: Audio) -> tuple[str, float]:
-        """The most likely language of the first 30 s and its probability."""
+    def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+        """The most likely language of the first 30 s (among `allowed` when given), and its probability."""
         raise NotImplementedError
 
     def decode(

@@ -48,6 +48,15 @@ class Audio:
 
 
 @dataclass(frozen=True)
+class VadSettings:
+    """Silero VAD thresholds for one request (OpenAI's `chunking_strategy` server_vad, mapped)."""
+
+    threshold: float = 0.5  # speech probability above which a frame is speech
+    speech_pad_ms: int = 400  # padding kept around each speech chunk
+    min_silence_ms: int = 2000  # silence that ends a speech chunk
+
+
+@dataclass(frozen=True)
 class TranscriptionOptions:
     task: Task = "transcribe"
     language: str | None = None
@@ -56,6 +65,14 @@ class TranscriptionOptions:
     word_timestamps: bool = False
     vad_filter: bool = False
     beam_size: int = 5
+    #: Detect the language among these only (empty: among all the model knows).
+    languages: tuple[str, ...] = ()
+    #: Words to favour while decoding (faster-whisper hotwords, openai-whisper prompt).
+    keywords: tuple[str, ...] = ()
+    #: VAD thresholds when `vad_filter` is on; None means the engine's defaults.
+    vad: VadSettings | None = None
+    #: Score every decoded text token (one extra encoder pass per 30 s window).
+    logprobs: bool = False
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -104,6 +121,15 @@ class Word:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One decoded text token and its log-probability under the model."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Segment:
     id: int
     seek: int
@@ -116,6 +142,9 @@ class Segment:
     compression_ratio: float
     no_speech_prob: float
     words: tuple[Word, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
+    #: Who spoke it, when diarized (`A`, `B`, ... or a known speaker's name).
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,15 @@ class VoiceCatalog:
             logger.info("voice %s loaded (%s)", name, location.source)
             return voice
 
+    def preload(self, name: str = "") -> str | None:
+        """Load voice `name` (or the first installed) now; None when no voice is installed."""
+        voices = self.locations()
+        if not voices:
+            return None
+        chosen = name or voices[0].name
+        self.get(chosen)
+        return chosen
+
     def loaded(self) -> list[str]:
         with self._lock:
             return list(self._loaded)

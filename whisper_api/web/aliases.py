@@ -10,6 +10,7 @@ OPENAI_ALIASES: tuple[str, ...] = (
     "gpt-4o-mini-transcribe",
     "gpt-4o-mini-transcribe-2025-12-15",
     "gpt-transcribe",
+    "gpt-4o-transcribe-diarize",
 )
 
 

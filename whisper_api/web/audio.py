@@ -8,12 +8,17 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from whisper_api.engine.types import Task, TranscriptionOptions, collect
+from whisper_api.engine.types import Task, TranscriptionOptions, VadSettings, collect
+from whisper_api.errors import InvalidRequestError
 from whisper_api.web.apidoc import FORM, JSON, SSE, TEXT, F, documented
+from whisper_api.web.diarization import diarizing_call, known_speakers, split_channels, wants_diarization
+from whisper_api.web.diarized import render_diarized
 from whisper_api.web.formatting import render_transcript
-from whisper_api.web.pipeline import Pipeline
+from whisper_api.web.pipeline import ModelChoice, Pipeline
+from whisper_api.web.responses import json_response
 from whisper_api.web.schemas import (
     AudioRequestSchema,
+    TranscriptionDiarizedSchema,
     TranscriptionJsonSchema,
     TranscriptionSchema,
     TranscriptionVerboseSchema,
@@ -40,7 +45,7 @@ def _audio_doc(summary: str, schema: type[AudioRequestSchema]) -> Callable[[F], 
             200: (
                 "The transcript in the requested `response_format`; server-sent events when `stream=true`",
                 {
-                    JSON: [TranscriptionJsonSchema, TranscriptionVerboseSchema],
+                    JSON: [TranscriptionJsonSchema, TranscriptionVerboseSchema, TranscriptionDiarizedSchema],
                     TEXT: str,
                     SSE: TranscriptStreamEventSchema,
                 },
@@ -64,31 +69,80 @@ def create_translation() -> Response:
 
 def _run(schema: AudioRequestSchema, *, task: Task) -> Response:
     pipeline = get_state().pipeline
+    settings = pipeline.settings
     with pipeline.admit(request.environ) as job:  # 429 before the body is read
         params: dict[str, Any] = schema.load(form_to_payload(request.form))
-        job.choose_model(params["model"], task=task, language=params["language"])  # before any decoding
-        audio = job.decode(read_upload(request))
-        info, segments = job.transcribe(audio, _options(pipeline, params, task))
+        model = job.choose_model(
+            params["model"], task=task, language=params["language"]
+        )  # before any decoding
+        options = _options(pipeline, params, task, model)
+        data = read_upload(request)
+        audio = job.decode(data)
+        run = None
+        if wants_diarization(params):
+            channels = split_channels(data, settings)
+            run = diarizing_call(channels, known_speakers(params, settings), settings)
+        del data
+        info, segments = job.transcribe(audio, options, run=run)
         if params["stream"]:
             stream = job.stream(segments)  # the response owns the slot from here on
-            return stream_transcript(info, stream, counter=job.token_counter(), prompt=params["prompt"])
+            return stream_transcript(
+                info,
+                stream,
+                counter=job.token_counter(),
+                prompt=params["prompt"],
+                logprobs=options.logprobs,
+                languages=wants_languages(params),
+            )
         transcript = collect(info, segments)
+    if params["response_format"] == "diarized_json":
+        return json_response(render_diarized(transcript))
     return render_transcript(
         transcript,
         response_format=params["response_format"],
         task=task,
         granularities=params["timestamp_granularities"],
+        logprobs=options.logprobs,
+        languages=wants_languages(params),
     )
 
 
-def _options(pipeline: Pipeline, params: dict[str, Any], task: Task) -> TranscriptionOptions:
+def _options(
+    pipeline: Pipeline, params: dict[str, Any], task: Task, model: ModelChoice
+) -> TranscriptionOptions:
+    languages = tuple(params["languages"])
+    if not model.multilingual and languages:
+        if "en" not in languages:
+            raise InvalidRequestError(
+                f"Model '{model.name}' is English-only; languages {list(languages)} need a "
+                "multilingual model.",
+                param="languages",
+            )
+        languages = ("en",)
     # Word alignment costs time; OpenAI only returns words in verbose_json, so skip it otherwise.
     wants_words = "word" in params["timestamp_granularities"] and params["response_format"] == "verbose_json"
+    chunking = params["chunking_strategy"]
+    # `auto` or server_vad: OpenAI cuts the audio on speech, so the VAD is on.
+    vad_filter = True if chunking is not None else params["vad_filter"]
     return pipeline.options(
         task=task,
         language=params["language"],
         prompt=params["prompt"],
         temperature=params["temperature"],
         word_timestamps=wants_words,
-        vad_filter=params["vad_filter"],
+        vad_filter=vad_filter,
+        languages=languages,
+        keywords=tuple(params["keywords"]),
+        vad=chunking if isinstance(chunking, VadSettings) else None,
+        logprobs=wants_logprobs(params),
     )
+
+
+def wants_logprobs(params: dict[str, Any]) -> bool:
+    """Scoring costs an encoder pass per window: only when asked, and where OpenAI returns them."""
+    return "logprobs" in params["include"] and (params["stream"] or params["response_format"] == "json")
+
+
+def wants_languages(params: dict[str, Any]) -> bool:
+    """`languages: [{code}]` is gpt-transcribe's response field; sent to those who use it."""
+    return params["model"].strip() == "gpt-transcribe" or bool(params["languages"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import webvtt
 from flask import Response
 
 from whisper_api.engine.languages import language_name
-from whisper_api.engine.types import Segment, Transcript, Word
+from whisper_api.engine.types import Segment, Transcript, TranscriptionInfo, Word
 from whisper_api.web.responses import json_response, text_response
 from whisper_api.web.schemas import TranscriptionJsonSchema, TranscriptionVerboseSchema
 
@@ -102,8 +103,28 @@ def render_vtt(segments: tuple[Segment, ...]) -> str:
     return webvtt.WebVTT(captions=captions).content
 
 
+def render_logprobs(segments: Iterable[Segment]) -> list[dict[str, Any]]:
+    """OpenAI's `logprobs: [{token, logprob, bytes}]` for the tokens of these segments."""
+    return [
+        {"token": lp.token, "logprob": lp.logprob, "bytes": list(lp.bytes)}
+        for s in segments
+        for lp in s.logprobs
+    ]
+
+
+def render_languages(info: TranscriptionInfo) -> list[dict[str, str]]:
+    """gpt-transcribe's `languages: [{code}]`: the language the transcript was decoded in."""
+    return [{"code": info.language}] if info.language else []
+
+
 def render_transcript(
-    transcript: Transcript, *, response_format: str, task: str, granularities: list[str]
+    transcript: Transcript,
+    *,
+    response_format: str,
+    task: str,
+    granularities: list[str],
+    logprobs: bool = False,
+    languages: bool = False,
 ) -> Response:
     """The HTTP response for a finished transcript in the requested format."""
     if response_format == "text":
@@ -114,4 +135,9 @@ def render_transcript(
         return text_response(render_vtt(transcript.segments))
     if response_format == "verbose_json":
         return json_response(render_verbose(transcript, task=task, granularities=granularities))
-    return json_response(_JSON.dump({"text": transcript.text, "usage": usage(transcript.info.duration)}))
+    body: dict[str, Any] = {"text": transcript.text, "usage": usage(transcript.info.duration)}
+    if logprobs:
+        body["logprobs"] = render_logprobs(transcript.segments)
+    if languages:
+        body["languages"] = render_languages(transcript.info)
+    return json_response(_JSON.dump(body))

@@ -20,7 +20,14 @@ from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.registry import ModelLease, ModelRegistry
 from whisper_api.engine.tokens import TokenCounter
-from whisper_api.engine.types import Audio, Segment, Task, TranscriptionInfo, TranscriptionOptions
+from whisper_api.engine.types import (
+    Audio,
+    Segment,
+    Task,
+    Transcriber,
+    TranscriptionInfo,
+    TranscriptionOptions,
+)
 from whisper_api.errors import ApiError, AudioTooLongError, InvalidRequestError, ModelNotFoundError
 from whisper_api.web.admission import Admission, Slot, client_gone
 from whisper_api.web.aliases import resolve_model_name
@@ -30,6 +37,30 @@ from whisper_api.web.responses import close_iterator
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: How a view may call the engine instead of `transcriber.transcribe(audio, options)`: it gets a
+#: transcriber whose segments stop at the deadline or when the client leaves, and that check
+#: itself, to call between steps of its own.
+EngineCall = Callable[
+    [Transcriber, Audio, TranscriptionOptions, Callable[[], None]],
+    tuple[TranscriptionInfo, Iterator[Segment]],
+]
+
+
+class _GuardedTranscriber:
+    """A transcriber whose every run is checked by the request's slot between segments."""
+
+    def __init__(self, transcriber: Transcriber, slot: Slot) -> None:
+        self.name = transcriber.name
+        self.multilingual = transcriber.multilingual
+        self._transcriber = transcriber
+        self._slot = slot
+
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        self._slot.check()
+        info, segments = self._transcriber.transcribe(audio, options)
+        return info, self._slot.guard(segments)
 
 
 @dataclass(frozen=True)
@@ -188,9 +219,12 @@ class Job:
     # --- the engine ----------------------------------------------------------------------------------
 
     def transcribe(
-        self, audio: Audio, options: TranscriptionOptions
+        self, audio: Audio, options: TranscriptionOptions, *, run: EngineCall | None = None
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        """Start the engine on `audio`; the segments stop when the deadline passes or the client leaves."""
+        """Start the engine on `audio`; the segments stop when the deadline passes or the client leaves.
+
+        `run` replaces the plain engine call (diarization transcribes each channel, then labels).
+        """
         model = self._require_model()
         slot = self._slot
         if self._model_lease is None:  # a first request for a model waits for its load, up to the deadline
@@ -198,7 +232,10 @@ class Job:
             self._model_lease = self._pipeline.registry.lease(model.name, timeout=left)
         transcriber = self._model_lease.transcriber
         slot.check()
-        info, segments = transcriber.transcribe(audio, options)
+        if run is None:
+            info, segments = transcriber.transcribe(audio, options)
+        else:
+            info, segments = run(_GuardedTranscriber(transcriber, slot), audio, options, slot.check)
         return info, slot.guard(segments)
 
     def token_counter(self) -> TokenCounter | None:

@@ -14,6 +14,8 @@ from flask import Response
 
 from whisper_api.engine.tokens import TokenCounter, audio_tokens
 from whisper_api.engine.types import Segment, TranscriptionInfo
+from whisper_api.web.diarized import render_diarized_segment, segment_id
+from whisper_api.web.formatting import render_languages, render_logprobs
 from whisper_api.web.responses import event_stream, sse, sse_response
 
 T_co = TypeVar("T_co", covariant=True)
@@ -49,15 +51,23 @@ def transcript_events(
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
+    logprobs: bool = False,
+    languages: bool = False,
 ) -> Iterator[str]:
-    """Deltas as segments are decoded, one `done` with the whole text, then `[DONE]`."""
+    """Deltas as segments are decoded, one `done` with the whole text, then `[DONE]`.
+
+    With `logprobs`, each delta and the `done` event carry their tokens' log-probabilities;
+    diarized segments (a `speaker` set) also get a `transcript.text.segment` event each.
+    """
     decoded: list[Segment] = []
 
     def progress() -> str:
         until = decoded[-1].end if decoded else 0.0
         return f" after {len(decoded)} segments ({until:.1f} of {info.duration:.1f} s)"
 
-    frames = _transcript_frames(info, segments, decoded, counter=counter, prompt=prompt)
+    frames = _transcript_frames(
+        info, segments, decoded, counter=counter, prompt=prompt, logprobs=logprobs, languages=languages
+    )
     return event_stream(frames, source=segments, what="transcription", progress=progress)
 
 
@@ -68,6 +78,8 @@ def _transcript_frames(
     *,
     counter: TokenCounter | None,
     prompt: str | None,
+    logprobs: bool,
+    languages: bool,
 ) -> Iterator[str]:
     parts: list[str] = []
     for segment in segments:
@@ -76,8 +88,19 @@ def _transcript_frames(
         if not delta:
             continue
         parts.append(delta)
-        yield sse({"type": "transcript.text.delta", "delta": delta})
+        event: dict[str, Any] = {"type": "transcript.text.delta", "delta": delta}
+        if logprobs:
+            event["logprobs"] = render_logprobs([segment])
+        if segment.speaker is not None:
+            event["segment_id"] = segment_id(segment)
+        yield sse(event)
+        if segment.speaker is not None:
+            yield sse(render_diarized_segment(segment))
     done: dict[str, Any] = {"type": "transcript.text.done", "text": "".join(parts).strip()}
+    if logprobs:
+        done["logprobs"] = render_logprobs(decoded)
+    if languages:
+        done["languages"] = render_languages(info)
     if counter is not None:
         done["usage"] = token_usage(info, decoded, counter, prompt)
     yield sse(done)
@@ -89,7 +112,11 @@ def stream_transcript(
     *,
     counter: TokenCounter | None = None,
     prompt: str | None = None,
+    logprobs: bool = False,
+    languages: bool = False,
 ) -> Response:
     """The SSE response for a transcription; it owns `stream` (and its slot) and closes it at the end."""
-    events = transcript_events(info, stream, counter=counter, prompt=prompt)
+    events = transcript_events(
+        info, stream, counter=counter, prompt=prompt, logprobs=logprobs, languages=languages
+    )
     return sse_response(events, on_close=stream.close)

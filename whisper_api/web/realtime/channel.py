@@ -15,6 +15,8 @@ from typing import Any
 
 from simple_websocket import ConnectionClosed, Server
 
+from whisper_api.errors import ApiError
+
 #: RFC 6455 close codes the sessions use.
 NORMAL = 1000
 GOING_AWAY = 1001  # the server is shutting down
@@ -26,6 +28,12 @@ INTERNAL = 1011
 def new_id(prefix: str) -> str:
     """An OpenAI-looking id such as `event_...`, `item_...`, `sess_...`."""
     return f"{prefix}_{uuid.uuid4().hex[:22]}"
+
+
+def error_event(exc: ApiError, client_event_id: str | None = None) -> dict[str, Any]:
+    """OpenAI's `error` event for `exc`, naming the client event that caused it (if any)."""
+    error = {"type": exc.type, "code": exc.code, "message": exc.message, "param": exc.param}
+    return {"type": "error", "error": {**error, "event_id": client_event_id}}
 
 
 class Channel:

@@ -25,7 +25,7 @@ from whisper_api.engine.turns import InputBuffer, SpeechStarted, SpeechStopped
 from whisper_api.engine.types import Audio, Task
 from whisper_api.errors import ApiError, InvalidRequestError
 from whisper_api.web.realtime import metrics
-from whisper_api.web.realtime.channel import GOING_AWAY, NORMAL, POLICY, Channel, new_id
+from whisper_api.web.realtime.channel import GOING_AWAY, NORMAL, POLICY, Channel, error_event, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig, apply_update, render
 from whisper_api.web.realtime.items import ItemTranscriber, Transcribe, user_item
 from whisper_api.web.realtime.transcribe import Utterance
@@ -300,15 +300,4 @@ class RealtimeSession:
         )
 
     def _error(self, exc: ApiError, client_event_id: str | None = None) -> None:
-        self._channel.send(
-            {
-                "type": "error",
-                "error": {
-                    "type": exc.type,
-                    "code": exc.code,
-                    "message": exc.message,
-                    "param": exc.param,
-                    "event_id": client_event_id,
-                },
-            }
-        )
+        self._channel.send(error_event(exc, client_event_id))

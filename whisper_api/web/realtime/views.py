@@ -19,7 +19,7 @@ from whisper_api.web.realtime.channel import Channel, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig
 from whisper_api.web.realtime.session import Limits, RealtimeSession
 from whisper_api.web.realtime.transcribe import transcribe_utterance
-from whisper_api.web.realtime.translation import TranslationSession
+from whisper_api.web.realtime.translation import TranslationSession, speaker
 from whisper_api.web.state import AppState, get_state
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,10 @@ def _serve(state: AppState, channel: Channel, generation: Generation, *, kind: s
     }
     if kind == "translation":
         session: RealtimeSession = TranslationSession(
-            channel, requested_model=request.args.get("model") or model, **common
+            channel,
+            requested_model=request.args.get("model") or model,
+            speak=speaker(state, lambda: not channel.open),
+            **common,
         )
     else:
         session = RealtimeSession(channel, **common)

@@ -94,7 +94,8 @@
       setStatus("Working… " + ((performance.now() - started) / 1000).toFixed(0) + " s");
     }, 1000);
     try {
-      var response = await post(formFor(format, stream));
+      // OpenAI streams json and text only: a stream of another format asks for json events.
+      var response = await post(formFor(stream && format !== "text" ? "json" : format, stream));
       if (stream) {
         await readStream(response, out);
       } else if (format === "json" || format === "verbose_json") {
