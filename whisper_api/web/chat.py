@@ -127,7 +127,7 @@ def create_chat_completion() -> Response:
 def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:
     """The Whisper model for the audio parts; unknown chat models are a 404 naming `model`."""
     registry = state.registry
-    name = resolve_model_name(requested, registry.default_name)
+    name = resolve_model_name(requested, state.settings)
     if registry.is_served(name):
         return name
     if requested in CHAT_AUDIO_ALIASES or requested in OPENAI_ALIASES:
