@@ -25,10 +25,11 @@ from tests.support.conversation import TURNS, Turn, best_names, conversation, wo
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.diarize import DiarizationSettings, transcribe_diarized
+from whisper_api.engine.engines import warm_up
 from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
-from whisper_api.engine.loading import locate_model
+from whisper_api.engine.locator import locate_model
 from whisper_api.engine.speaker_encoder import get_encoder
-from whisper_api.engine.types import Audio, TranscriptionOptions, collect
+from whisper_api.engine.types import Audio, ModelSearch, TranscriptionOptions, collect
 
 
 def rss_mib() -> float:
@@ -56,10 +57,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     audio, turns, reference = repeated(args.rounds)
-    location = locate_model(args.model, cache_dir=Settings().cache_dir)
+    location = locate_model(args.model, ModelSearch(cache_dir=Settings().cache_dir))
     transcriber = FasterWhisperTranscriber(location, DeviceChoice("cpu", 0, "int8", args.threads))
     options = TranscriptionOptions(beam_size=1)
-    transcriber.warm_up()
+    warm_up(transcriber)
 
     started, cpu = time.perf_counter(), time.process_time()
     plain = collect(*transcriber.transcribe(audio, options))

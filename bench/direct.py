@@ -17,7 +17,7 @@ from typing import Any
 from bench.server import peak_rss_bytes
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
-from whisper_api.engine.registry import default_loader
+from whisper_api.engine.engines import engine_for, loader_for, model_search
 from whisper_api.engine.types import TranscriptionOptions, collect
 
 
@@ -26,8 +26,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     config = request["config"]
     settings = Settings.from_env(request["environment"])
     started = time.perf_counter()
-    location = _locate(settings)
-    transcriber = default_loader(settings)(location)
+    location = engine_for(settings).locate(settings.model, model_search(settings))
+    transcriber = loader_for(settings)(location)
     load_seconds = time.perf_counter() - started
     options = TranscriptionOptions(beam_size=settings.beam_size, vad_filter=settings.vad_filter)
     files = []
@@ -49,12 +49,6 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_bytes": peak_rss_bytes(os.getpid()),
         "files": files,
     }
-
-
-def _locate(settings: Settings):  # noqa: ANN202 - whisper_api.engine.loading.ModelLocation
-    from whisper_api.engine.registry import ModelRegistry
-
-    return ModelRegistry(settings).locate(settings.model)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ from pathlib import Path
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.checkpoints import locate_checkpoint
+from whisper_api.engine.engines import warm_up
 from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
-from whisper_api.engine.loading import locate_model
+from whisper_api.engine.locator import locate_model
 from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
-from whisper_api.engine.types import Transcriber, TranscriptionOptions, collect
+from whisper_api.engine.types import ModelSearch, Transcriber, TranscriptionOptions, collect
 from whisper_api.server_process import ROOT
 
 AUDIO = Path(os.environ.get("WHISPER_API_TEST_AUDIO", ROOT.parent / "shared" / "audio"))
@@ -31,10 +32,11 @@ CLIPS = ("jfk.flac", "multilingual.mp3")
 def engines(model: str, threads: int, cache_dir: Path) -> dict[str, Callable[[], Transcriber]]:
     return {
         "faster-whisper int8": lambda: FasterWhisperTranscriber(
-            locate_model(model, cache_dir=cache_dir), DeviceChoice("cpu", 0, "int8", threads)
+            locate_model(model, ModelSearch(cache_dir=cache_dir)), DeviceChoice("cpu", 0, "int8", threads)
         ),
         "openai-whisper float32": lambda: OpenAIWhisperTranscriber(
-            locate_checkpoint(model, cache_dir=cache_dir, offline=True), choose_torch_device("cpu", threads)
+            locate_checkpoint(model, ModelSearch(cache_dir=cache_dir, offline=True)),
+            choose_torch_device("cpu", threads),
         ),
     }
 
@@ -53,7 +55,7 @@ def main() -> None:
     for model in args.models:
         for name, make in engines(model, args.threads, Settings().cache_dir).items():
             transcriber = make()
-            transcriber.warm_up()
+            warm_up(transcriber)
             for clip, audio in clips.items():
                 started = time.perf_counter()
                 collect(*transcriber.transcribe(audio, TranscriptionOptions()))

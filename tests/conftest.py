@@ -15,7 +15,8 @@ from tests.support.fakes import FakeTranscriber, fake_loader
 from tests.support.media import speech_samples, wav_bytes
 from tests.support.server import ROOT, ServerProcess
 from whisper_api.config import Settings
-from whisper_api.engine.loading import locate_model
+from whisper_api.engine.locator import locate_model
+from whisper_api.engine.types import ModelSearch
 from whisper_api.web import create_app
 
 AUDIO_DIR = Path(os.environ.get("WHISPER_API_TEST_AUDIO", ROOT.parent / "shared" / "audio"))
@@ -80,7 +81,7 @@ SLASHED_MODEL_ID = "acme/tiny-en"
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real server on tiny.en (fast), one worker; also serves tiny.en as `acme/tiny-en`."""
-    tiny = locate_model("tiny.en", cache_dir=Settings().cache_dir)
+    tiny = locate_model("tiny.en", ModelSearch(cache_dir=Settings().cache_dir))
     model_dir = tmp_path_factory.mktemp("models")
     (model_dir / "acme").mkdir()
     (model_dir / SLASHED_MODEL_ID).symlink_to(tiny.path, target_is_directory=True)

@@ -25,7 +25,7 @@ import pytest
 
 from tests.support.server import ROOT, ServerProcess
 from tests.text import JFK_REFERENCE, word_errors
-from whisper_api.engine.loading import PACKAGED_MODELS
+from whisper_api.engine.locator import PACKAGED_MODELS
 
 pytestmark = [
     pytest.mark.container,

@@ -15,7 +15,8 @@ from whisper_api.engine.convert import (
     converted_checkpoint,
     read_ct2_model,
 )
-from whisper_api.engine.loading import locate_model
+from whisper_api.engine.locator import locate_model
+from whisper_api.engine.types import ModelSearch
 from whisper_api.errors import ModelUnavailableError
 from whisper_api.models import main
 
@@ -35,7 +36,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_dir(cache_dir: Path) -> Path:
-    return locate_model("tiny.en", cache_dir=cache_dir).path
+    return locate_model("tiny.en", ModelSearch(cache_dir=cache_dir)).path
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_tampered_packaged_model_is_refused(
         fh.write(b"\xff" * 4)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     with pytest.raises(ModelUnavailableError, match="sha256"):
-        locate_checkpoint("tiny.en", cache_dir=tmp_path / "cache", offline=True)
+        locate_checkpoint("tiny.en", ModelSearch(cache_dir=tmp_path / "cache", offline=True))
 
 
 def test_truncated_checkpoint_is_refused(tiny_dir: Path, cache_dir: Path, tmp_path: Path) -> None:

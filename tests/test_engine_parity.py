@@ -13,9 +13,9 @@ from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.checkpoints import locate_checkpoint
 from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
-from whisper_api.engine.loading import locate_model
+from whisper_api.engine.locator import locate_model
 from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
-from whisper_api.engine.types import Transcriber, TranscriptionOptions, Word, collect
+from whisper_api.engine.types import ModelSearch, Transcriber, TranscriptionOptions, Word, collect
 
 pytestmark = pytest.mark.multilingual
 CLIPS = ("jfk.flac", "multilingual.mp3")
@@ -48,10 +48,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def results(audio_dir: Path, cache_dir: Path) -> dict[str, dict[str, list[Word]]]:
     """Word lists per engine and clip, each clip decoded once per engine (the 60 s clip is slow)."""
-    ct2 = locate_model("base", cache_dir=cache_dir)
+    ct2 = locate_model("base", ModelSearch(cache_dir=cache_dir))
     engines: dict[str, Transcriber] = {
         "openai-whisper": OpenAIWhisperTranscriber(
-            locate_checkpoint("base", cache_dir=cache_dir, offline=True), choose_torch_device("cpu", THREADS)
+            locate_checkpoint("base", ModelSearch(cache_dir=cache_dir, offline=True)),
+            choose_torch_device("cpu", THREADS),
         ),
         "float32": FasterWhisperTranscriber(ct2, DeviceChoice("cpu", 0, "float32", THREADS)),
         "int8": FasterWhisperTranscriber(ct2, DeviceChoice("cpu", 0, "int8", THREADS)),

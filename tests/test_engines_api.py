@@ -94,6 +94,20 @@ def test_stream_ends_with_the_whole_text(engine_url: str, jfk_bytes: bytes) -> N
     assert words(events[-2]).find(JFK) >= 0
 
 
+def test_stream_reports_token_usage(engine_client: openai.OpenAI, audio_dir: Path) -> None:
+    with (audio_dir / "jfk.flac").open("rb") as fh:
+        stream = engine_client.audio.transcriptions.create(
+            model="whisper-1", file=fh, stream=True, prompt="Kennedy"
+        )
+        done = [event for event in stream if event.type == "transcript.text.done"][-1]
+    usage = done.usage
+    assert usage is not None and usage.type == "tokens"
+    assert usage.input_token_details.audio_tokens == 550  # 11 s at 50 encoder positions per second
+    assert usage.input_token_details.text_tokens == 2  # "Kennedy": two tokens in both engines' vocabularies
+    assert len(JFK.split()) <= usage.output_tokens <= 2 * len(JFK.split())
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+
+
 def test_english_only_model_refuses_translation(engine_url: str, jfk_bytes: bytes) -> None:
     response = requests.post(
         engine_url + "/v1/audio/translations",

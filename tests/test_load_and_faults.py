@@ -334,7 +334,6 @@ def test_streamed_chat_past_its_deadline_is_an_openai_error(tight_deadline: Serv
     if response.status_code == 200:  # the deadline passed after the stream began: an error event
         assert '"code":"timeout"' in response.text.replace(" ", "")
         assert response.text.rstrip().endswith("data: [DONE]")
-        assert "ask not what your country" not in response.text.lower()
     else:
         assert response.status_code == 504
         assert response.json()["error"]["code"] == "timeout"

@@ -22,8 +22,8 @@ from tests.support.server import ServerProcess
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
-from whisper_api.engine.loading import locate_model
-from whisper_api.engine.types import Transcript, TranscriptionOptions, collect
+from whisper_api.engine.locator import locate_model
+from whisper_api.engine.types import ModelSearch, Transcript, TranscriptionOptions, collect
 from whisper_api.engine.windows import AudioReader, WindowPolicy
 
 THREADS = Settings().cpu_count
@@ -45,7 +45,7 @@ class WithoutFallback(TranscriptionOptions):
 
 
 def transcriber(name: str, policy: WindowPolicy | None = None) -> FasterWhisperTranscriber:
-    location = locate_model(name, cache_dir=Settings().cache_dir)
+    location = locate_model(name, ModelSearch(cache_dir=Settings().cache_dir))
     return FasterWhisperTranscriber(location, DeviceChoice("cpu", 0, "int8", THREADS), policy)
 
 

@@ -11,7 +11,7 @@ import pytest
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.checkpoints import locate_checkpoint
 from whisper_api.engine.openai_whisper import OpenAIWhisperTranscriber, choose_torch_device
-from whisper_api.engine.types import SAMPLE_RATE, Audio, TranscriptionOptions, collect
+from whisper_api.engine.types import SAMPLE_RATE, Audio, ModelSearch, TranscriptionOptions, collect
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tiny(cache_dir: Path) -> OpenAIWhisperTranscriber:
     return OpenAIWhisperTranscriber(
-        locate_checkpoint("tiny.en", cache_dir=cache_dir, offline=True), choose_torch_device("cpu", 2)
+        locate_checkpoint("tiny.en", ModelSearch(cache_dir=cache_dir, offline=True)),
+        choose_torch_device("cpu", 2),
     )
 
 
@@ -69,7 +70,8 @@ def test_concurrent_calls_into_one_model_are_serialised(tiny: OpenAIWhisperTrans
 @pytest.mark.multilingual
 def test_base_detects_german_translates_and_transcribes_it(cache_dir: Path, german: Audio) -> None:
     base = OpenAIWhisperTranscriber(
-        locate_checkpoint("base", cache_dir=cache_dir, offline=True), choose_torch_device("cpu", 2)
+        locate_checkpoint("base", ModelSearch(cache_dir=cache_dir, offline=True)),
+        choose_torch_device("cpu", 2),
     )
     info, segments = base.transcribe(german, TranscriptionOptions(task="translate", beam_size=1))
     english = collect(info, segments).text.lower().split()

@@ -12,8 +12,7 @@ from werkzeug.serving import make_server
 
 from tests.support.fakes import FakeTranscriber
 from whisper_api.config import Settings
-from whisper_api.engine.loading import ModelLocation
-from whisper_api.engine.types import Audio, Segment, TranscriptionInfo, TranscriptionOptions
+from whisper_api.engine.types import Audio, ModelLocation, Segment, TranscriptionInfo, TranscriptionOptions
 from whisper_api.errors import InternalError
 from whisper_api.web import create_app
 

@@ -45,7 +45,34 @@ class Settings:
     max_loaded_models: int = _setting(
         2,
         "WHISPER_API_MAX_LOADED_MODELS",
-        "Models kept in memory per worker (least recently used is unloaded)",
+        "Models kept in memory per worker (the least recently used idle one is unloaded)",
+    )
+    model_ram_mb: int = _setting(
+        0,
+        "WHISPER_API_MODEL_RAM_MB",
+        "RAM the models of one worker may take, in MiB (estimated from their weights); the least "
+        "recently used idle model is unloaded to make room; 0 = no limit",
+    )
+    model_gpu_mb: int = _setting(
+        0,
+        "WHISPER_API_MODEL_GPU_MB",
+        "GPU memory the models of one worker may take, in MiB, as WHISPER_API_MODEL_RAM_MB; 0 = no limit",
+    )
+    model_idle_seconds: float = _setting(
+        0.0,
+        "WHISPER_API_MODEL_IDLE_SECONDS",
+        "Unload a model nobody has used for this many seconds (pinned models stay); 0 = never",
+    )
+    pin_default_model: bool = _setting(
+        True,
+        "WHISPER_API_PIN_DEFAULT_MODEL",
+        "Keep the default model loaded: never unloaded for room or idleness (the admin API can unpin it)",
+    )
+    model_aliases: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_MODEL_ALIASES",
+        "Comma-separated `name=model` pairs, e.g. `whisper-1=large-v3,gpt-4o-mini-transcribe=tiny.en`; "
+        "OpenAI names not listed are served by the default model",
     )
     device: str = _setting("auto", "WHISPER_API_DEVICE", "`auto`, `cpu` or `cuda`")
     device_index: int = _setting(
@@ -257,6 +284,18 @@ class Settings:
         "WHISPER_API_KEYS",
         "Comma-separated API keys clients must send (`Authorization: Bearer KEY`); none = open",
     )
+    admin_keys: tuple[str, ...] = _setting(
+        (),
+        "WHISPER_API_ADMIN_KEYS",
+        "Comma-separated keys for the admin API (`/admin/models`, `Authorization: Bearer KEY`), "
+        "separate from WHISPER_API_KEYS; none = the admin API is off",
+    )
+    control_dir: Path | None = _setting(
+        None,
+        "WHISPER_API_CONTROL_DIR",
+        "Folder where gunicorn workers share the admin API's wanted model state and report theirs; "
+        "unset = a fresh temporary folder per server",
+    )
     api_keys_file: Path | None = _setting(
         None,
         "WHISPER_API_KEYS_FILE",
@@ -321,6 +360,17 @@ class Settings:
         return cls(**values)
 
     @property
+    def alias_map(self) -> dict[str, str]:
+        """The `WHISPER_API_MODEL_ALIASES` pairs as a mapping; a malformed pair is a ValueError."""
+        aliases = {}
+        for pair in self.model_aliases:
+            name, sep, model = (part.strip() for part in pair.partition("="))
+            if not (sep and name and model):
+                raise ValueError(f"WHISPER_API_MODEL_ALIASES: {pair!r} is not `name=model`")
+            aliases[name] = model
+        return aliases
+
+    @property
     def effective_max_queue(self) -> int:
         """Waiting room that still leaves one gunicorn thread free for /health and 429s."""
         return max(0, min(self.max_queue, self.threads - self.effective_max_concurrent - 1))
@@ -373,7 +423,13 @@ def _parse(name: str, default: Any, raw: str) -> Any:
             raise ValueError(raw)
         if isinstance(default, tuple):
             return tuple(item.strip() for item in raw.split(",") if item.strip())
-        if isinstance(default, Path) or name in {"model_dir", "metrics_dir", "api_keys_file", "voices_dir"}:
+        if isinstance(default, Path) or name in {
+            "model_dir",
+            "metrics_dir",
+            "api_keys_file",
+            "voices_dir",
+            "control_dir",
+        }:
             return Path(raw).expanduser()
         if kind in (int, float):
             return kind(raw)

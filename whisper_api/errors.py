@@ -162,6 +162,12 @@ class ModelUnavailableError(ApiError):
     code = "model_unavailable"
 
 
+class ModelCapacityError(ModelUnavailableError):
+    """A model does not fit in the worker's memory budget, now (others busy) or ever (too large)."""
+
+    code = "model_capacity"
+
+
 class InternalError(ApiError):
     status = 500
     type = "server_error"

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from whisper_api.config import Settings
-from whisper_api.devices import GpuSlots, device_environment, parse_gpus
+from whisper_api.gpu_slots import GpuSlots, device_environment, parse_gpus
 
 _settings = Settings.from_env()
 _gpu_slots = GpuSlots(parse_gpus(_settings.gpus))  # master-side bookkeeping, no CUDA here
@@ -27,6 +27,12 @@ _shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory-backed: worke
 _metrics_dir = _settings.metrics_dir or Path(tempfile.mkdtemp(prefix="whisper_api-metrics-", dir=_shm))
 _metrics_dir.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+# Admin model actions reach every worker through a record in one shared folder (model_control.py).
+_own_control_dir = any(_settings.admin_keys) and _settings.control_dir is None
+if _own_control_dir:
+    _control_dir = Path(tempfile.mkdtemp(prefix="whisper_api-control-", dir=_shm))
+    os.environ["WHISPER_API_CONTROL_DIR"] = str(_control_dir)
 
 bind = _settings.bind
 workers = _settings.effective_workers
@@ -88,6 +94,9 @@ def post_fork(server, worker) -> None:  # noqa: ANN001
 def worker_exit(server, worker) -> None:  # noqa: ANN001
     """Master (for a worker that vanished) or the worker itself: free its slot."""
     _gpu_slots.release(worker.age)
+    control = getattr(worker, "whisper_control", None)
+    if control is not None:
+        control.stop()
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
@@ -103,6 +112,10 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
             state.voices.preload(state.settings.default_voice)
         except Exception as exc:  # noqa: BLE001 - speech is optional: transcription still serves
             worker.log.warning("text to speech unavailable: %s", exc)
+    control = worker.wsgi.extensions.get("whisper_api.model_control")
+    if control is not None:  # apply earlier admin actions, then follow new ones
+        control.start()
+        worker.whisper_control = control
 
 
 def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
@@ -123,3 +136,5 @@ def child_exit(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and
 def on_exit(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
     if _own_metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+    if _own_control_dir:
+        shutil.rmtree(_control_dir, ignore_errors=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from whisper_api.engine.loading import ModelLocation
 from whisper_api.engine.types import (
     Audio,
+    ModelLocation,
     Segment,
     TokenLogprob,
     TranscriptionInfo,

@@ -8,6 +8,7 @@ HTTPS_PROXY), unless offline.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import logging
@@ -19,12 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from whisper_api.engine.convert import ALIGNMENT_HEADS_KEY, converted_checkpoint, heads_dump
-from whisper_api.engine.loading import (
-    PACKAGED_MODELS,
-    ModelLocation,
-    installed_packaged_models,
-    locate_model,
-)
+from whisper_api.engine.locator import PACKAGED_MODELS, installed_packaged_models, locate_model
+from whisper_api.engine.types import ModelLocation, ModelSearch
 from whisper_api.errors import ModelNotFoundError, ModelUnavailableError
 
 if TYPE_CHECKING:
@@ -54,19 +51,17 @@ def official_urls() -> dict[str, str]:
     return dict(whisper._MODELS)
 
 
-def locate_checkpoint(
-    name: str,
-    *,
-    cache_dir: Path,
-    model_dir: Path | None = None,
-    offline: bool = False,
-    download_timeout: float = 10.0,
-) -> ModelLocation:
+def checkpoint_location(name: str, path: Path, source: str) -> ModelLocation:
+    return ModelLocation(name, path, source, checkpoint_is_multilingual(path))
+
+
+def locate_checkpoint(name: str, search: ModelSearch) -> ModelLocation:
     """Resolve `name` to an openai-whisper checkpoint file, or raise saying what was tried."""
+    model_dir = search.model_dir
     tried: list[str] = []
     as_path = Path(name).expanduser()
     if as_path.is_file():
-        return ModelLocation(name, as_path.resolve(), "checkpoint")
+        return checkpoint_location(name, as_path.resolve(), "checkpoint")
     if name.endswith(".pt"):
         raise ModelUnavailableError(f"The checkpoint {as_path} does not exist.")
     tried.append(f"a file named {name!r}")
@@ -78,7 +73,7 @@ def locate_checkpoint(
             continue
         candidate = folder.expanduser() / filename
         if candidate.is_file():
-            return ModelLocation(name, candidate.resolve(), source)
+            return checkpoint_location(name, candidate.resolve(), source)
         tried.append(str(candidate))
 
     has_ct2 = (
@@ -87,21 +82,21 @@ def locate_checkpoint(
         or name in installed_packaged_models()
     )
     if has_ct2:
-        ct2 = locate_model(name, cache_dir=cache_dir, model_dir=model_dir, offline=True)
-        return ModelLocation(name, converted_checkpoint(ct2.path, name, cache_dir), "converted")
+        ct2 = locate_model(name, ModelSearch(search.cache_dir, model_dir, offline=True))
+        return checkpoint_location(name, converted_checkpoint(ct2.path, name, search.cache_dir), "converted")
     if name in PACKAGED_MODELS:
         tried.append("pip packages " + ", ".join(PACKAGED_MODELS[name].pip_names))
 
     if name not in urls:
         raise ModelNotFoundError(name)
-    if offline:
+    if search.offline:
         raise ModelUnavailableError(_how_to_install(name, tried, "downloads are off (offline mode)"))
     try:
-        path = download_checkpoint(urls[name], whisper_cache_dir(), timeout=download_timeout)
+        path = download_checkpoint(urls[name], whisper_cache_dir(), timeout=search.download_timeout)
     except (OSError, ValueError) as exc:
         reason = f"the download failed ({type(exc).__name__})"
         raise ModelUnavailableError(_how_to_install(name, tried, reason)) from exc
-    return ModelLocation(name, path, "download")
+    return checkpoint_location(name, path, "download")
 
 
 def download_checkpoint(url: str, folder: Path, *, timeout: float) -> Path:
@@ -135,7 +130,7 @@ def _how_to_install(name: str, tried: list[str], reason: str) -> str:
     )
 
 
-def _read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+def read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
     import torch
 
     try:
@@ -151,12 +146,32 @@ def _read_checkpoint(path: Path, *, mmap: bool = False) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=32)
 def _checkpoint_vocab(path: Path, mtime_ns: int) -> int:
-    return int(_read_checkpoint(path, mmap=True)["dims"]["n_vocab"])  # mmap: reads only the header
+    return int(read_checkpoint(path, mmap=True)["dims"]["n_vocab"])  # mmap: reads only the header
+
+
+def official_heads(name: str, dims: dict[str, int]) -> list[list[int]] | None:
+    """openai-whisper's alignment heads for an official model name, as `[layer, head]` pairs."""
+    import gzip
+
+    import numpy as np
+    import whisper
+
+    dump = whisper._ALIGNMENT_HEADS.get(name)
+    if dump is None:
+        return None
+    mask = np.frombuffer(gzip.decompress(base64.b85decode(dump)), dtype=bool)
+    mask = mask.reshape(dims["n_text_layer"], dims["n_text_head"])
+    return [[int(layer), int(head)] for layer, head in np.argwhere(mask)]
 
 
 def checkpoint_is_multilingual(path: Path) -> bool:
     """Multilingual checkpoints have more than the 51864 tokens of English-only ones."""
-    return _checkpoint_vocab(path, path.stat().st_mtime_ns) >= 51865
+    return checkpoint_vocabulary(path) >= 51865
+
+
+def checkpoint_vocabulary(path: Path) -> int:
+    """The checkpoint's vocabulary size (read from its header once)."""
+    return _checkpoint_vocab(path, path.stat().st_mtime_ns)
 
 
 def load_whisper_model(path: Path, device: str = "cpu", *, name: str | None = None) -> Whisper:
@@ -169,7 +184,7 @@ def load_whisper_model(path: Path, device: str = "cpu", *, name: str | None = No
     import whisper
     from whisper.model import ModelDimensions, Whisper
 
-    checkpoint = _read_checkpoint(path)
+    checkpoint = read_checkpoint(path)
     dims = ModelDimensions(**checkpoint["dims"])
     model = Whisper(dims)
     try:

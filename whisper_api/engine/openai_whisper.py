@@ -18,18 +18,18 @@ import numpy as np
 
 from whisper_api.engine.checkpoints import load_whisper_model
 from whisper_api.engine.languages import pick_language
-from whisper_api.engine.loading import ModelLocation
 from whisper_api.engine.logprobs import TorchScorer, with_logprobs
+from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
     SAMPLE_RATE,
     Audio,
+    ModelLocation,
     Segment,
-    TranscriptionInfo,
     TranscriptionOptions,
     VadSettings,
-    Word,
+    segment_from,
 )
-from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans, transcribe_windowed
+from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def choose_torch_device(device: str, cpu_threads: int, device_index: int = 0) ->
     return TorchDevice(device, device_index, cpu_threads)
 
 
-class OpenAIWhisperTranscriber:
+class OpenAIWhisperTranscriber(LoadedModel):
     """An openai-whisper model on one device; one transcription at a time per model."""
 
     engine = "openai-whisper"
@@ -75,35 +75,13 @@ class OpenAIWhisperTranscriber:
     def __init__(
         self, location: ModelLocation, device: TorchDevice, windows: WindowPolicy | None = None
     ) -> None:
-        self.name = location.name
-        self.windows = windows or WindowPolicy()
-        self.location = location
+        super().__init__(location, windows)
         self.device = device
         self._model = load_whisper_model(location.path, device.name, name=location.name)
-        self.multilingual = bool(self._model.is_multilingual)
         # PyTorch modules are not safe to run from several threads at once (kv-cache hooks).
         self._lock = threading.Lock()
 
-    def warm_up(self) -> None:
-        """Run one short decode so the first request does not pay for lazy initialisation."""
-        silence = Audio(np.zeros(SAMPLE_RATE, dtype=np.float32))
-        _, segments = self.transcribe(silence, TranscriptionOptions(beam_size=1, language="en"))
-        for _ in segments:
-            pass
-
-    def transcribe(
-        self, audio: Audio, options: TranscriptionOptions
-    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        language = options.language if self.multilingual else "en"
-        probability = 1.0
-        if language is None and len(options.languages) == 1:
-            language = options.languages[0]
-        elif language is None:
-            language, probability = self._detect_language(audio, options.languages)
-        info = TranscriptionInfo(language=language, language_probability=probability, duration=audio.duration)
-        return info, self._segments(audio, options, language)
-
-    def _detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
+    def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
         """The most likely language of the first 30 s (among `allowed` when given)."""
         import whisper
 
@@ -117,16 +95,15 @@ class OpenAIWhisperTranscriber:
             _, probs = self._model.detect_language(segment)
         return pick_language(((code, float(p)) for code, p in probs.items()), allowed)
 
-    def _segments(self, audio: Audio, options: TranscriptionOptions, language: str) -> Iterator[Segment]:
-        def decode(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
-            segments = self._decode(samples, options, language, prompt)
-            if not options.logprobs:
-                return segments
-            # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
-            scorer = TorchScorer(self._model, Audio(samples), language, options.task, self._lock)
-            return with_logprobs(segments, scorer)
-
-        return transcribe_windowed(audio, decode, speech_spans, self.windows, options.prompt or None)
+    def decode(
+        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+    ) -> Iterator[Segment]:
+        segments = self._decode(samples, options, language, prompt)
+        if not options.logprobs:
+            return segments
+        # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+        scorer = TorchScorer(self._model, Audio(samples), language, options.task, self._lock)
+        return with_logprobs(segments, scorer)
 
     def _decode(
         self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
@@ -157,7 +134,7 @@ class OpenAIWhisperTranscriber:
                 **kwargs,
             )
         for index, segment in enumerate(result["segments"]):
-            yield _segment(index, segment)
+            yield segment_from(index, segment)
 
 
 def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:
@@ -177,22 +154,3 @@ def speech_clips(samples: np.ndarray, vad: VadSettings | None = None) -> list[fl
     )
     chunks = get_speech_timestamps(samples, options)
     return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
-
-
-def _segment(index: int, s: dict[str, Any]) -> Segment:
-    return Segment(
-        id=index,
-        seek=int(s["seek"]),
-        start=float(s["start"]),
-        end=float(s["end"]),
-        text=s["text"],
-        tokens=tuple(int(t) for t in s["tokens"]),
-        temperature=float(s["temperature"]),
-        avg_logprob=float(s["avg_logprob"]),
-        compression_ratio=float(s["compression_ratio"]),
-        no_speech_prob=float(s["no_speech_prob"]),
-        words=tuple(
-            Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
-            for w in s.get("words") or ()
-        ),
-    )

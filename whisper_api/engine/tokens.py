@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from whisper_api.engine.types import Segment
@@ -19,22 +20,15 @@ def audio_tokens(duration: float) -> int:
 
 
 class TokenCounter:
-    """Counts text with the tokenizer shipped next to a model's weights (`tokenizer.json`)."""
+    """Counts text with an engine's tokenizer; `encode` gives the ids of a text without specials."""
 
-    def __init__(self, tokenizer_file: Path) -> None:
-        from tokenizers import Tokenizer  # installed with faster-whisper
-
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        eot = self._tokenizer.token_to_id("<|endoftext|>")
-        if eot is None:
-            raise ValueError(f"{tokenizer_file} is not a Whisper tokenizer (no <|endoftext|>)")
+    def __init__(self, encode: Callable[[str], list[int]], eot: int) -> None:
+        self._encode = encode
         self.eot = eot
 
     def count_text(self, text: str) -> int:
         """Tokens Whisper's tokenizer needs for `text` (no special tokens)."""
-        if not text:
-            return 0
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._encode(text)) if text else 0
 
     def count_decoded(self, segments: Iterable[Segment]) -> int:
         """Text tokens the decoder produced for these segments (timestamps and specials excluded)."""
@@ -42,7 +36,26 @@ class TokenCounter:
 
 
 @functools.lru_cache(maxsize=8)
-def token_counter(model_path: Path) -> TokenCounter | None:
-    """The token counter of the model in `model_path` (loaded once), or None without a tokenizer."""
+def ct2_token_counter(model_path: Path) -> TokenCounter | None:
+    """The counter of the CTranslate2 model in `model_path` (its `tokenizer.json`), or None without one."""
     tokenizer_file = model_path / "tokenizer.json"
-    return TokenCounter(tokenizer_file) if tokenizer_file.is_file() else None
+    if not tokenizer_file.is_file():
+        return None
+    from tokenizers import Tokenizer  # installed with faster-whisper
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    if eot is None:
+        raise ValueError(f"{tokenizer_file} is not a Whisper tokenizer (no <|endoftext|>)")
+    return TokenCounter(lambda text: tokenizer.encode(text, add_special_tokens=False).ids, eot)
+
+
+@functools.lru_cache(maxsize=4)
+def whisper_token_counter(multilingual: bool, num_languages: int) -> TokenCounter:
+    """The counter of an openai-whisper model: its own tiktoken vocabulary (read once, cached)."""
+    from whisper.tokenizer import get_tokenizer
+
+    with warnings.catch_warnings():  # openai-whisper leaves its vocabulary file to the GC
+        warnings.simplefilter("ignore", ResourceWarning)
+        tokenizer = get_tokenizer(multilingual, num_languages=num_languages)
+    return TokenCounter(tokenizer.encoding.encode, tokenizer.eot)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -77,6 +78,38 @@ class TranscriptionOptions:
     def temperatures(self) -> tuple[float, ...]:
         """0 means Whisper's fallback schedule; any other value is used as the only one."""
         return FALLBACK_TEMPERATURES if self.temperature == 0 else (self.temperature,)
+
+    def language_for(self, multilingual: bool) -> str | None:
+        """The language to decode in: English for English-only models, else as asked (None = detect)."""
+        return self.language if multilingual else "en"
+
+
+@dataclass(frozen=True)
+class ModelSearch:
+    """Where locators look for weights, and whether they may download."""
+
+    cache_dir: Path
+    model_dir: Path | None = None
+    offline: bool = False
+    download_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a model's weights are (a CTranslate2 directory or a checkpoint file), and what they are."""
+
+    name: str
+    path: Path
+    source: str  # "directory", "model_dir", "package", "hf-cache", "download", "checkpoint", ...
+    multilingual: bool
+
+    @property
+    def weights(self) -> Path:
+        return self.path if self.path.is_file() else self.path / "model.bin"
+
+    @property
+    def created(self) -> int:
+        return int(self.weights.stat().st_mtime)
 
 
 @dataclass(frozen=True)
@@ -153,6 +186,26 @@ class Transcriber(Protocol):
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         """Start transcribing; segments are decoded lazily as the iterator is consumed."""
         ...
+
+
+def segment_from(index: int, fields: Mapping[str, Any]) -> Segment:
+    """A segment from an engine's own segment fields (openai-whisper's names, which both engines use)."""
+    return Segment(
+        id=index,
+        seek=int(fields["seek"]),
+        start=float(fields["start"]),
+        end=float(fields["end"]),
+        text=fields["text"],
+        tokens=tuple(int(t) for t in fields["tokens"]),
+        temperature=float(fields["temperature"] or 0.0),
+        avg_logprob=float(fields["avg_logprob"]),
+        compression_ratio=float(fields["compression_ratio"]),
+        no_speech_prob=float(fields["no_speech_prob"]),
+        words=tuple(
+            Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+            for w in fields.get("words") or ()
+        ),
+    )
 
 
 def collect(info: TranscriptionInfo, segments: Iterator[Segment]) -> Transcript:

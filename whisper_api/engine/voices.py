@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_api.engine.loading import package_dir
+from whisper_api.engine.locator import package_dir
 from whisper_api.engine.speech import Voice, load_voice
 from whisper_api.errors import InvalidRequestError, ModelUnavailableError
 

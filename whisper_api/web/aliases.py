@@ -1,6 +1,8 @@
-"""OpenAI model names that clients hard-code (n8n sends `whisper-1`), served by the default model."""
+"""OpenAI model names that clients hard-code (n8n sends `whisper-1`), and the local models serving them."""
 
 from __future__ import annotations
+
+from whisper_api.config import Settings
 
 OPENAI_ALIASES: tuple[str, ...] = (
     "whisper-1",
@@ -12,7 +14,12 @@ OPENAI_ALIASES: tuple[str, ...] = (
 )
 
 
-def resolve_model_name(requested: str, default: str) -> str:
-    """The local model behind a requested name: aliases map to the default model."""
+def alias_targets(settings: Settings) -> dict[str, str]:
+    """Every alias and its local model: OpenAI's names serve the default model unless configured."""
+    return {**dict.fromkeys(OPENAI_ALIASES, settings.model), **settings.alias_map}
+
+
+def resolve_model_name(requested: str, settings: Settings) -> str:
+    """The local model behind a requested name."""
     name = requested.strip()
-    return default if name in OPENAI_ALIASES else name
+    return alias_targets(settings).get(name, name)

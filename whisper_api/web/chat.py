@@ -111,9 +111,10 @@ def create_chat_completion() -> Response:
         text_tokens = _count_text(params["messages"], counter)
         if params["stream"]:
             pieces = job.stream(_part_segments(job, parts, options)) if parts else None
-            events = _transcript_chunks(
+            frames = _transcript_frames(
                 reply, pieces, counter, text_tokens, audio_total, params["include_usage"], speaker
             )
+            events = event_stream(frames, source=pieces, what="chat transcription")
             return sse_response(events, on_close=pieces.close if pieces is not None else None)
         if parts:
             text = PART_SEPARATOR.join(_transcribe(job, p, options) for p in parts)
@@ -127,7 +128,7 @@ def create_chat_completion() -> Response:
 def _whisper_model(requested: str, state: AppState, upstream: Upstream | None) -> str:
     """The Whisper model for the audio parts; unknown chat models are a 404 naming `model`."""
     registry = state.registry
-    name = resolve_model_name(requested, registry.default_name)
+    name = resolve_model_name(requested, state.settings)
     if registry.is_served(name):
         return name
     if requested in CHAT_AUDIO_ALIASES or requested in OPENAI_ALIASES:
@@ -188,22 +189,6 @@ def _usage(
     return Usage(text_tokens, audio_total, counter.count_text(reply)).to_dict()
 
 
-def _transcript_chunks(
-    reply: Reply,
-    pieces_of_parts: Iterable[tuple[int, Segment]] | None,
-    counter: TokenCounter | None,
-    text_tokens: int,
-    audio_total: int,
-    include_usage: bool,
-    speaker: Speaker | None,
-) -> Iterator[str]:
-    """Chunks of the transcript as segments are decoded, its audio, a `stop` chunk, usage, `[DONE]`."""
-    frames = _transcript_frames(
-        reply, pieces_of_parts, counter, text_tokens, audio_total, include_usage, speaker
-    )
-    return event_stream(frames, source=pieces_of_parts, what="chat transcription")
-
-
 def _transcript_frames(
     reply: Reply,
     pieces_of_parts: Iterable[tuple[int, Segment]] | None,
@@ -213,6 +198,7 @@ def _transcript_frames(
     include_usage: bool,
     speaker: Speaker | None,
 ) -> Iterator[str]:
+    """Chunks of the transcript as segments are decoded, its audio, a `stop` chunk, usage if asked."""
     pieces: list[str] = []
     sent_id = False
     yield sse(reply.chunk(reply.first_delta(), include_usage=include_usage))

@@ -11,8 +11,7 @@ Other modules record through the objects and helpers below, e.g. a request queue
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Blueprint, Response
@@ -27,8 +26,6 @@ from prometheus_client import (
     multiprocess,
 )
 
-from whisper_api.engine.loading import ModelLocation
-from whisper_api.engine.types import Transcriber
 from whisper_api.web.apidoc import documented
 
 PREFIX = "whisper_api"
@@ -87,8 +84,24 @@ MODELS_LOADED = Gauge(
     ["model"],
     multiprocess_mode="livesum",
 )
-
-_tracked_models: set[str] = set()
+WORKER_MODELS = Gauge(
+    f"{PREFIX}_worker_model_loaded",
+    "1 while this worker (pid) holds the model in memory",
+    ["model"],
+    multiprocess_mode="liveall",
+)
+MODEL_MEMORY = Gauge(
+    f"{PREFIX}_model_memory_megabytes",
+    "Memory a loaded model takes in this worker (pid), in MiB, by kind (ram, gpu)",
+    ["model", "kind"],
+    multiprocess_mode="liveall",
+)
+MODEL_LOADS = Counter(f"{PREFIX}_model_loads", "Models loaded into a worker", ["model"])
+MODEL_UNLOADS = Counter(
+    f"{PREFIX}_model_unloads",
+    "Models unloaded from a worker, by reason (room, idle, admin)",
+    ["model", "reason"],
+)
 
 bp = Blueprint("metrics", __name__)
 
@@ -107,24 +120,24 @@ def metrics() -> Response:
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def timed_loader(load: Callable[[ModelLocation], Transcriber]) -> Callable[[ModelLocation], Transcriber]:
-    """Wrap an engine loader so each load is timed and counted."""
+class ModelMetrics:
+    """The registry's `ModelEvents`: loads (timed by the registry), unloads and memory per model."""
 
-    def wrapped(location: ModelLocation) -> Transcriber:
-        started = time.perf_counter()
-        transcriber = load(location)
-        MODEL_LOAD_SECONDS.labels(model=location.name).observe(time.perf_counter() - started)
-        MODELS_LOADED.labels(model=location.name).set(1)
-        _tracked_models.add(location.name)
-        return transcriber
+    def loaded(self, name: str, seconds: float, ram_mb: float, gpu_mb: float) -> None:
+        MODEL_LOAD_SECONDS.labels(model=name).observe(seconds)
+        MODEL_LOADS.labels(model=name).inc()
+        self._hold(name, 1, ram_mb, gpu_mb)
 
-    return wrapped
+    def unloaded(self, name: str, reason: str) -> None:
+        MODEL_UNLOADS.labels(model=name, reason=reason).inc()
+        self._hold(name, 0, 0.0, 0.0)
 
-
-def refresh_models_loaded(loaded: list[str]) -> None:
-    """Set this worker's 1/0 per model after evictions (called once per request, cheap)."""
-    for name in _tracked_models:
-        MODELS_LOADED.labels(model=name).set(1 if name in loaded else 0)
+    @staticmethod
+    def _hold(name: str, loaded: int, ram_mb: float, gpu_mb: float) -> None:
+        MODELS_LOADED.labels(model=name).set(loaded)
+        WORKER_MODELS.labels(model=name).set(loaded)
+        MODEL_MEMORY.labels(model=name, kind="ram").set(ram_mb)
+        MODEL_MEMORY.labels(model=name, kind="gpu").set(gpu_mb)
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from whisper_api.engine.types import ModelDescription
 from whisper_api.errors import ModelNotFoundError
-from whisper_api.web.aliases import OPENAI_ALIASES
+from whisper_api.web.aliases import alias_targets
 from whisper_api.web.apidoc import JSON, documented
 from whisper_api.web.responses import json_response
 from whisper_api.web.state import get_state
@@ -80,12 +80,12 @@ def _voice_objects() -> list[dict[str, Any]]:
 
 
 def _all_models() -> list[dict[str, Any]]:
-    registry = get_state().registry
-    described = registry.describe()
-    objects = [_model_object(m.name, m) for m in described]
-    default = next((m for m in described if m.name == registry.default_name), None)
-    if default is not None:
-        objects += [_model_object(alias, default) for alias in OPENAI_ALIASES]
+    state = get_state()
+    described = {m.name: m for m in state.registry.describe()}
+    objects = [_model_object(name, m) for name, m in described.items()]
+    for alias, target in alias_targets(state.settings).items():
+        if target in described and alias not in described:
+            objects.append(_model_object(alias, described[target]))
     return objects + _voice_objects()
 
 

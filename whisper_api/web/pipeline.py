@@ -10,6 +10,7 @@ slot into a `SegmentStream`, which then owns it until the stream is closed (by t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -17,8 +18,8 @@ from typing import Any, Generic, TypeVar
 
 from whisper_api.config import Settings
 from whisper_api.engine.audio import decode_audio
-from whisper_api.engine.registry import ModelRegistry
-from whisper_api.engine.tokens import TokenCounter, token_counter
+from whisper_api.engine.registry import ModelLease, ModelRegistry
+from whisper_api.engine.tokens import TokenCounter
 from whisper_api.engine.types import (
     Audio,
     Segment,
@@ -89,7 +90,7 @@ class Pipeline:
 
     def token_counter(self, model: str) -> TokenCounter | None:
         """`model`'s tokenizer (a served local name), for OpenAI's token usage."""
-        return token_counter(self.registry.locate(model).path)
+        return self.registry.token_counter(model)
 
     def options(self, **fields: Any) -> TranscriptionOptions:
         """Request fields over the server's decoding defaults (beam size, VAD)."""
@@ -105,6 +106,8 @@ class Job:
         self._pipeline = pipeline
         self._slot = slot  # waited on, checked and timed by every step below
         self._lease: Slot | None = slot  # who must release it: this job, until `stream` moves it
+        self._model_lease: ModelLease | None = None  # the loaded model, busy until the job or stream ends
+        self._streaming = False
         self._audio_seconds = 0.0
         self._model: ModelChoice | None = None
         self._task: Task = "transcribe"
@@ -120,10 +123,17 @@ class Job:
         self.close()
 
     def close(self) -> None:
-        """Give the slot back (a no-op once released or moved into a stream)."""
+        """Give the slot and the model back (a no-op once released or moved into a stream)."""
         lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
+        if not self._streaming:
+            self._release_model()
+
+    def _release_model(self) -> None:
+        model, self._model_lease = self._model_lease, None
+        if model is not None:
+            model.close()
 
     # --- checks that need no audio ----------------------------------------------------------------
 
@@ -132,7 +142,7 @@ class Job:
     ) -> ModelChoice:
         """The served model behind `requested` (aliases resolved), refusing what it cannot do."""
         registry = self._pipeline.registry
-        name = resolve_model_name(requested, registry.default_name)
+        name = resolve_model_name(requested, self._pipeline.settings)
         if not registry.is_served(name):
             raise ModelNotFoundError(requested)
         multilingual = registry.locate(name).multilingual
@@ -216,8 +226,11 @@ class Job:
         `run` replaces the plain engine call (diarization transcribes each channel, then labels).
         """
         model = self._require_model()
-        transcriber = self._pipeline.registry.get(model.name)
         slot = self._slot
+        if self._model_lease is None:  # a first request for a model waits for its load, up to the deadline
+            left = None if slot.deadline is None else slot.deadline - time.monotonic()
+            self._model_lease = self._pipeline.registry.lease(model.name, timeout=left)
+        transcriber = self._model_lease.transcriber
         slot.check()
         if run is None:
             info, segments = transcriber.transcribe(audio, options)
@@ -234,7 +247,8 @@ class Job:
         lease, self._lease = self._lease, None
         if lease is None:
             raise RuntimeError("this job's slot was already released or handed over")
-        return SegmentStream(items, lease)
+        self._streaming = True
+        return SegmentStream(items, lease, on_close=self._release_model)
 
     def _require_model(self) -> ModelChoice:
         if self._model is None:
@@ -245,9 +259,10 @@ class Job:
 class SegmentStream(Generic[T]):
     """Items decoded lazily while this object holds the request's slot; `close` frees both."""
 
-    def __init__(self, items: Iterator[T], slot: Slot) -> None:
+    def __init__(self, items: Iterator[T], slot: Slot, on_close: Callable[[], None] = lambda: None) -> None:
         self._items = items
         self._slot: Slot | None = slot
+        self._on_close = on_close
 
     def __iter__(self) -> Iterator[T]:
         return self._items
@@ -257,6 +272,7 @@ class SegmentStream(Generic[T]):
         slot, self._slot = self._slot, None
         if slot is not None:
             slot.release()
+            self._on_close()  # the model the stream was decoding with
 
 
 def _with_param(exc: ApiError, param: str) -> ApiError:

@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from whisper_api.engine.registry import ModelRegistry
 from whisper_api.web import metrics
 
 access_logger = logging.getLogger("whisper_api.access")
@@ -50,7 +49,7 @@ def note_audio_work(model: str, task: str, audio_seconds: float) -> None:
     g.audio_work = AudioWork(model, task, round(audio_seconds, 3))
 
 
-def register(app: Flask, registry: ModelRegistry, log_format: str) -> None:
+def register(app: Flask, log_format: str) -> None:
 
     @app.after_request
     def record_on_close(response: Response) -> Response:
@@ -67,7 +66,6 @@ def register(app: Flask, registry: ModelRegistry, log_format: str) -> None:
             "user_agent": (request.user_agent.string or "")[:200] or None,
         }
         work: AudioWork | None = g.get("audio_work")
-        metrics.refresh_models_loaded(registry.loaded_names())
 
         def finish() -> None:
             try:

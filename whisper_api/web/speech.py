@@ -19,7 +19,7 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from whisper_api.engine.encode import encode_all
 from whisper_api.engine.speech import SpeechChunk, SpeechOptions, Voice
-from whisper_api.engine.tokens import audio_tokens, token_counter
+from whisper_api.engine.tokens import audio_tokens
 from whisper_api.errors import ClientDisconnectedError, InvalidRequestError
 from whisper_api.web import metrics
 from whisper_api.web.apidoc import JSON, SSE, documented
@@ -189,7 +189,7 @@ def base64_pieces(chunks: Iterator[bytes]) -> Iterator[str]:
 def speech_usage(text: str, audio_seconds: float, state: AppState) -> dict[str, int]:
     """Input = the text's Whisper tokens (words when no tokenizer); output = 50 audio tokens a second."""
     registry = state.registry
-    counter = token_counter(registry.locate(registry.default_name).path)
+    counter = registry.token_counter(registry.default_name)
     text_tokens = counter.count_text(text) if counter is not None else len(text.split())
     output = audio_tokens(audio_seconds) if audio_seconds > 0 else 0
     return {

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.server import ROOT
 from whisper_api.config import Settings
-from whisper_api.devices import GpuSlots, device_environment, parse_gpus
+from whisper_api.gpu_slots import GpuSlots, device_environment, parse_gpus
 
 
 def test_workers_spread_evenly_over_a_list_with_gaps() -> None:

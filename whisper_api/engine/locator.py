@@ -1,4 +1,4 @@
-"""Find a model's CTranslate2 weights on disk, offline first.
+"""Locate a model's CTranslate2 weights on disk, offline first (loading is the engines' job).
 
 Order: a local directory path; `WHISPER_MODEL_DIR/<name>`; a model installed as pip packages
 (assembled into the cache folder once and verified by sha256); a copy already in the
@@ -8,7 +8,6 @@ Hugging Face cache; and only then a download (honouring HTTPS_PROXY), unless off
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -17,6 +16,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisper_api.engine.model_store import (
+    assemble_wheel_model,
+    package_dir,
+    store_dir,
+    stored_models,
+    wheel_models,
+)
+from whisper_api.engine.types import ModelLocation, ModelSearch
 from whisper_api.errors import ModelNotFoundError, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -67,30 +74,8 @@ DOWNLOADABLE_NAMES = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ModelLocation:
-    """Where a model's CTranslate2 directory is, and what it is."""
-
-    name: str
-    path: Path  # a CTranslate2 directory, or an openai-whisper checkpoint file
-    source: str  # "directory", "model_dir", "package", "hf-cache", "download", "checkpoint", ...
-
-    @property
-    def multilingual(self) -> bool:
-        return is_multilingual(self.path)
-
-    @property
-    def created(self) -> int:
-        weights = self.path if self.path.is_file() else self.path / "model.bin"
-        return int(weights.stat().st_mtime)
-
-
 def is_multilingual(path: Path) -> bool:
     """English-only Whisper models have a 51864-token vocabulary; multilingual ones more."""
-    if path.is_file():
-        from whisper_api.engine.checkpoints import checkpoint_is_multilingual  # needs torch
-
-        return checkpoint_is_multilingual(path)
     vocabulary = path / "vocabulary.txt"
     if vocabulary.exists():
         with vocabulary.open(encoding="utf-8") as fh:
@@ -102,20 +87,18 @@ def is_multilingual(path: Path) -> bool:
     return not path.name.endswith(".en")
 
 
-def package_dir(package: str) -> Path | None:
-    """Folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def installed_packaged_models() -> list[str]:
     return [
         name
         for name, model in PACKAGED_MODELS.items()
         if all(package_dir(p) is not None for p in model.packages)
     ]
+
+
+def installed_models(cache_dir: Path) -> list[str]:
+    """Every model installed here: the packaged ones, model wheels, and models in the cache."""
+    names = [*installed_packaged_models(), *wheel_models(), *(m.name for m in stored_models(cache_dir))]
+    return list(dict.fromkeys(names))
 
 
 def is_known_name(name: str) -> bool:
@@ -128,40 +111,44 @@ def is_known_name(name: str) -> bool:
     )
 
 
-def locate_model(
-    name: str,
-    *,
-    cache_dir: Path,
-    model_dir: Path | None = None,
-    offline: bool = False,
-    download_timeout: float = 10.0,
-) -> ModelLocation:
+def ct2_location(name: str, path: Path, source: str) -> ModelLocation:
+    return ModelLocation(name, path, source, is_multilingual(path))
+
+
+def locate_model(name: str, search: ModelSearch) -> ModelLocation:
     """Resolve `name` to a CTranslate2 model directory, or raise an error saying what was tried."""
     tried: list[str] = []
     as_path = Path(name).expanduser()
     if as_path.is_dir():
         if (as_path / "model.bin").is_file():
-            return ModelLocation(name, as_path.resolve(), "directory")
+            return ct2_location(name, as_path.resolve(), "directory")
         raise ModelUnavailableError(f"{as_path} is a directory without a CTranslate2 model.bin.")
     tried.append(f"a directory named {name!r}")
 
-    if model_dir is not None:
-        candidate = model_dir.expanduser() / name
+    if search.model_dir is not None:
+        candidate = search.model_dir.expanduser() / name
         if (candidate / "model.bin").is_file():
-            return ModelLocation(name, candidate.resolve(), "model_dir")
+            return ct2_location(name, candidate.resolve(), "model_dir")
         tried.append(str(candidate))
+
+    wheel = assemble_wheel_model(name, search.cache_dir)
+    if wheel is not None:
+        return ct2_location(name, wheel, "wheel")
+    stored = store_dir(search.cache_dir) / name
+    if name not in PACKAGED_MODELS and (stored / "model.bin").is_file() and stored.name == name:
+        return ct2_location(name, stored, "imported")
 
     packaged = PACKAGED_MODELS.get(name)
     if packaged is not None:
-        path = _assemble_packaged(packaged, cache_dir)
+        path = _assemble_packaged(packaged, search.cache_dir)
         if path is not None:
-            return ModelLocation(name, path, "package")
+            return ct2_location(name, path, "package")
         tried.append("pip packages " + ", ".join(packaged.pip_names))
 
     if not is_known_name(name):
         raise ModelNotFoundError(name)
 
-    return _from_hub(name, tried, offline=offline, timeout=download_timeout)
+    return _from_hub(name, tried, offline=search.offline, timeout=search.download_timeout)
 
 
 def _assemble_packaged(model: PackagedModel, cache_dir: Path) -> Path | None:
@@ -226,7 +213,7 @@ def _from_hub(name: str, tried: list[str], *, offline: bool, timeout: float) -> 
     from faster_whisper.utils import download_model  # heavy: imported only when needed
 
     try:
-        return ModelLocation(name, Path(download_model(name, local_files_only=True)), "hf-cache")
+        return ct2_location(name, Path(download_model(name, local_files_only=True)), "hf-cache")
     except (OSError, ValueError):
         tried.append("the Hugging Face cache")
     if offline:
@@ -238,7 +225,7 @@ def _from_hub(name: str, tried: list[str], *, offline: bool, timeout: float) -> 
     except Exception as exc:  # the hub client raises many kinds; all mean "not here"
         reason = f"the download failed ({type(exc).__name__})"
         raise ModelUnavailableError(_how_to_install(name, tried, reason)) from exc
-    return ModelLocation(name, Path(path), "download")
+    return ct2_location(name, Path(path), "download")
 
 
 def _how_to_install(name: str, tried: list[str], reason: str) -> str:
