@@ -59,6 +59,17 @@ def test_keywords_make_the_product_name_appear(openai_client: openai.OpenAI, aud
     assert "ComfyUI" in biased.text
 
 
+def test_keywords_past_the_context_are_cut_not_an_error(
+    openai_client: openai.OpenAI, jfk_bytes: bytes
+) -> None:
+    """90 keywords of 150 characters are thousands of tokens: the first ones are used, no 500."""
+    keywords = [f"Keyword{i} " + "supercalifragilistic " * 7 for i in range(90)]
+    text = openai_client.audio.transcriptions.create(
+        model="gpt-transcribe", file=("jfk.flac", jfk_bytes), keywords=keywords
+    ).text
+    assert "country" in text.lower()
+
+
 def test_openai_whisper_engine_takes_keywords_in_its_prompt(
     ow_openai_client: openai.OpenAI, audio_dir: Path
 ) -> None:

@@ -82,7 +82,7 @@ class FasterWhisperTranscriber(LoadedModel):
     def decode(
         self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
     ) -> Iterator[Segment]:
-        hotwords = " ".join(options.keywords) or None
+        hotwords = self._hotwords(options.keywords)
         segments, _ = self._model.transcribe(
             samples,
             language=language,
@@ -102,12 +102,28 @@ class FasterWhisperTranscriber(LoadedModel):
         scorer = FasterScorer(self._model, Audio(samples), language, options.task)
         return with_logprobs(_segments(segments), scorer)
 
+    def _hotwords(self, keywords: tuple[str, ...]) -> str | None:
+        """The keywords that fit MAX_HOTWORD_TOKENS, in the order given (the rest would overflow the
+        448-token context, which faster-whisper refuses with an error)."""
+        kept: list[str] = []
+        total = 0
+        for keyword in keywords:
+            total += len(self._model.hf_tokenizer.encode(" " + keyword.strip()).ids)
+            if total > MAX_HOTWORD_TOKENS:
+                break
+            kept.append(keyword.strip())
+        return " ".join(kept) or None
+
     def _window_tokens(self, hotwords: str | None) -> int:
         """The window's token limit; hotwords share the 448-token context, so leave them their room."""
         if not hotwords:
             return self.windows.window_tokens
         hot = len(self._model.hf_tokenizer.encode(" " + hotwords.strip()).ids)
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
+
+
+#: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
+MAX_HOTWORD_TOKENS = 112
 
 
 def _vad_parameters(vad: VadSettings | None) -> dict[str, float] | None:
