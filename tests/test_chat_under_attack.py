@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import openai
+import psutil
 import pytest
 import requests
 
+from bench.server import RssSampler
 from tests.support.media import silent_flac, speech_samples, wav_bytes
 from tests.support.rawhttp import read_response
 from tests.support.server import ServerProcess, rss_bytes, worker_pids
@@ -134,28 +136,15 @@ def test_many_audio_parts_share_one_audio_budget(server: ServerProcess, parts: i
     assert len(body) < 2_000_000  # a small request that unpacks into hours
     worker = worker_pids(server.process.pid)[0]
     before = rss_bytes(worker)
-    peak = [before]
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_bytes(worker))
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        with _post_chat(server, body) as sock:
-            answer = read_response(sock)
-    finally:
-        done.set()
-        watcher.join()
+    with RssSampler([psutil.Process(worker)], interval=0.05) as sampler, _post_chat(server, body) as sock:
+        answer = read_response(sock)
+    growth = max(before, sampler.peaks[worker]) - before
     assert answer.status == 400, answer.body[:300]
     error = answer.json()["error"]
     assert error["code"] == "audio_too_long"
     assert error["param"].startswith("messages[0].content[")
     # The budget (30 min) decoded at most: 16 kHz float32 is 115 MB, plus the decoder's working room.
-    assert peak[0] - before < 600 * 2**20, f"worker grew by {(peak[0] - before) / 2**20:.0f} MiB"
+    assert growth < 600 * 2**20, f"worker grew by {growth / 2**20:.0f} MiB"
 
 
 def test_sigterm_does_not_wait_for_a_chat_whose_client_left(

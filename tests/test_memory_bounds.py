@@ -7,13 +7,14 @@ features and transcription 30 s at a time, whisper_api/engine/windows.py) holds.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 import requests
 
+from bench.server import RssSampler
 from tests.support.media import silent_flac
 from tests.support.server import ServerProcess, rss_bytes, worker_pids
 
@@ -36,33 +37,22 @@ def _peak_growth(server: ServerProcess, upload: bytes) -> tuple[int, int]:
     """(idle RSS, peak growth above it) of the worker while it works on `upload` (streamed)."""
     worker = worker_pids(server.process.pid)[0]
     idle = rss_bytes(worker)
-    peak = [idle]
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_bytes(worker))
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        with requests.post(
+    with (
+        RssSampler([psutil.Process(worker)], interval=0.05) as sampler,
+        requests.post(
             server.base_url + "/v1/audio/transcriptions",
             files={"file": ("silence.flac", upload)},
             data={"model": "whisper-1", "stream": "true"},
             stream=True,
             timeout=120,
-        ) as answer:
-            assert answer.status_code == 200, answer.text
-            stop = time.monotonic() + WATCH_SECONDS
-            for _ in answer.iter_lines():
-                if time.monotonic() > stop:
-                    break  # hanging up stops the work; the peak is behind us
-    finally:
-        done.set()
-        watcher.join()
-    return idle, peak[0] - idle
+        ) as answer,
+    ):
+        assert answer.status_code == 200, answer.text
+        stop = time.monotonic() + WATCH_SECONDS
+        for _ in answer.iter_lines():
+            if time.monotonic() > stop:
+                break  # hanging up stops the work; the peak is behind us
+    return idle, max(idle, sampler.peaks[worker]) - idle
 
 
 @pytest.mark.parametrize("minutes", [60])
