@@ -14,7 +14,7 @@ from whisper_api.server_process import ServerProcess
 
 logger = logging.getLogger(__name__)
 
-_LOADED = re.compile(r"loaded (?:\S+ )?model \S+ from .* in (?P<seconds>[0-9.]+)s")
+_LOADED = re.compile(r"loaded (?:\S+ )?model \S+ (?:from .* )?in (?P<seconds>[0-9.]+)s")
 
 
 def peak_rss_bytes(pid: int) -> int | None:

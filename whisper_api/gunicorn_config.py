@@ -101,6 +101,7 @@ def worker_exit(server, worker) -> None:  # noqa: ANN001
 
 def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
     """Load the default model before this worker accepts its first request."""
+    _quiet_onnxruntime()
     state = worker.wsgi.extensions["whisper_api"]
     try:
         state.registry.get(state.registry.default_name)
@@ -116,6 +117,15 @@ def post_worker_init(worker) -> None:  # noqa: ANN001 - gunicorn's Worker
     if control is not None:  # apply earlier admin actions, then follow new ones
         control.start()
         worker.whisper_control = control
+
+
+def _quiet_onnxruntime() -> None:
+    """ONNX Runtime (Silero VAD, Piper voices) ships Microsoft's telemetry client: off, air-gapped or not."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    onnxruntime.disable_telemetry_events()
 
 
 def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's Arbiter
