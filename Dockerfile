@@ -78,8 +78,9 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_conf \
     && if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
     && pip install --no-cache-dir --no-deps /tmp/src \
     && rm -rf /tmp/src \
-    && python -c "from whisper_api.config import Settings; from whisper_api.engine.loading import locate_model; \
-[locate_model(n, cache_dir=Settings.from_env().cache_dir, offline=True) for n in ('base', 'tiny.en')]" \
+    && python -c "from whisper_api.config import Settings; from whisper_api.engine.locator import locate_model; \
+from whisper_api.engine.types import ModelSearch; \
+[locate_model(n, ModelSearch(cache_dir=Settings.from_env().cache_dir, offline=True)) for n in ('base', 'tiny.en')]" \
     && chmod -R a+rX,go-w /opt/whisper_api
 
 USER whisper
