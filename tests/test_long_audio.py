@@ -159,7 +159,8 @@ def test_language_switching_file_loses_no_passage(audio_dir: Path, tmp_path: Pat
 @pytest.fixture(scope="module")
 def lean_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("long-audio") / "server.log"
-    env = {"WHISPER_MODEL": "tiny.en"}
+    # Transcription alone: a preloaded voice (text to speech) would add its own ~140 MiB to the worker.
+    env = {"WHISPER_MODEL": "tiny.en", "WHISPER_API_PRELOAD_VOICE": "0"}
     server = ServerProcess(env, log).start()
     try:
         yield server
