@@ -11,15 +11,14 @@ from whisper_api.web.responses import json_response
 
 bp = Blueprint("openapi", __name__)
 
-_DOCUMENTS: dict[int, dict[str, Any]] = {}
+_EXTENSION_KEY = "whisper_api.openapi"
 
 
 def openapi_document(app: Flask) -> dict[str, Any]:
-    """The app's OpenAPI document, built once per app."""
-    key = id(app)
-    if key not in _DOCUMENTS:
-        _DOCUMENTS[key] = build_spec(app).to_dict()
-    return _DOCUMENTS[key]
+    """The app's OpenAPI document, built on first use and kept with the app."""
+    if _EXTENSION_KEY not in app.extensions:
+        app.extensions[_EXTENSION_KEY] = build_spec(app).to_dict()
+    return app.extensions[_EXTENSION_KEY]
 
 
 @bp.get("/openapi.json")
