@@ -27,10 +27,14 @@ from whisper_api.engine.types import ModelSearch, Transcript, TranscriptionOptio
 from whisper_api.engine.windows import AudioReader, WindowPolicy
 
 THREADS = Settings().cpu_count
-#: The 1 h silent upload may not raise a worker's peak memory above this (the model and runtime
-#: take about 250 MiB on tiny.en; the whole hour decoded at once would add about 230 MiB more,
-#: and the seed's features of it gigabytes).
-PEAK_RSS_LIMIT_MIB = 400
+#: After a 10-minute upload (longer than the server keeps decoded, so every path has run once),
+#: a 1 h upload may raise a worker's peak memory by at most this much. Measured: 0-4 MiB. The hour
+#: decoded at once would add about 230 MiB, and the seed's features of it gigabytes. The absolute
+#: peak depends on the machine's libraries (274 MiB before the uploads here, 317 MiB in CI), so the
+#: test bounds the growth with the file's length, which is the claim.
+HOUR_OVER_TEN_MINUTES_MIB = 40
+#: ...and the worker's peak stays under this, whatever ran before (tiny.en, no voice preloaded).
+PEAK_RSS_LIMIT_MIB = 600
 #: English WER on ref71x9: windowed decoding measured 3.1%; the whole file at once, as before,
 #: 13.4% (passages dropped and paraphrased); openai-whisper's transcribe(): see BENCHMARKS.md.
 MAX_WER = 0.035
@@ -172,20 +176,26 @@ def test_an_hour_of_silence_keeps_a_worker_under_its_memory_bound(lean_server: S
     assert lean_server.process is not None
     workers = psutil.Process(lean_server.process.pid).children()
     assert len(workers) == 1
-    before = peak_rss_bytes(workers[0].pid)
-    response = requests.post(
-        lean_server.base_url + "/v1/audio/transcriptions",
-        files={"file": ("silence.flac", silent_flac(3600), "audio/flac")},
-        data={"model": "tiny.en", "response_format": "verbose_json"},
-        timeout=900,
+
+    def transcribe_silence(seconds: int) -> int:
+        response = requests.post(
+            lean_server.base_url + "/v1/audio/transcriptions",
+            files={"file": ("silence.flac", silent_flac(seconds), "audio/flac")},
+            data={"model": "tiny.en", "response_format": "verbose_json"},
+            timeout=900,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["duration"] == pytest.approx(seconds, abs=1)
+        peak = peak_rss_bytes(workers[0].pid)
+        assert peak is not None
+        return peak
+
+    ten_minutes = transcribe_silence(600)
+    hour = transcribe_silence(3600)
+    assert (hour - ten_minutes) / 2**20 < HOUR_OVER_TEN_MINUTES_MIB, (
+        f"peak {hour / 2**20:.0f} MiB after the hour, {ten_minutes / 2**20:.0f} MiB after 10 minutes"
     )
-    assert response.status_code == 200, response.text
-    assert response.json()["duration"] == pytest.approx(3600, abs=1)
-    peak = peak_rss_bytes(workers[0].pid)
-    assert before is not None and peak is not None
-    assert peak / 2**20 < PEAK_RSS_LIMIT_MIB, (
-        f"peak {peak / 2**20:.0f} MiB (before the upload {before / 2**20:.0f})"
-    )
+    assert hour / 2**20 < PEAK_RSS_LIMIT_MIB
 
 
 @pytest.mark.xfail(
