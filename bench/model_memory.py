@@ -1,7 +1,8 @@
 """Memory per loaded model, load and unload times, and RSS after repeated load/unload cycles.
 
 The cycles run as in a worker: the first model stays loaded (the default) while the others are
-loaded and unloaded; the RSS after them is compared with the RSS before the first cycle.
+loaded and unloaded; the RSS after them is compared with the RSS before the first cycle. The
+allocator is tuned as in a worker (`WHISPER_API_MALLOC_MMAP_KB`; 0 measures glibc's own behaviour).
 
 `python -m bench.model_memory [--cycles 20]` runs in one fresh process, as a worker would: the
 registry and the configured engine (faster-whisper on CPU by default), real packaged weights.
@@ -16,8 +17,10 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 
 from whisper_api.config import Settings
+from whisper_api.engine.memory import tune_allocator
 from whisper_api.engine.registry import ModelRegistry
 from whisper_api.server_process import rss_bytes
 
@@ -30,8 +33,10 @@ def rss_mb() -> float:
 
 
 def measure(models: list[str], cycles: int) -> dict[str, object]:
-    settings = Settings(model=models[0], extra_models=tuple(models), device="cpu", pin_default_model=False,
-                        max_loaded_models=len(models))  # fmt: skip
+    settings = Settings.from_env()
+    settings = replace(settings, model=models[0], extra_models=tuple(models), device="cpu",
+                       pin_default_model=False, max_loaded_models=len(models))  # fmt: skip
+    tuned = tune_allocator(settings.malloc_mmap_threshold_kb)  # as gunicorn's post_fork does
     registry = ModelRegistry(settings)
     for name in models:
         registry.locate(name)  # packaged models assembled once, outside the timings
@@ -45,17 +50,17 @@ def measure(models: list[str], cycles: int) -> dict[str, object]:
         registry.get(name)
         loaded = time.perf_counter() - began
         after = rss_mb()
+        estimate = next(s.ram_mb for s in registry.states() if s.name == name)
         began = time.perf_counter()
         registry.unload(name)
         unloaded = time.perf_counter() - began
         per_model[name] = {
             "rss_delta_mb": round(after - before, 1),
-            "estimate_mb": next(s.ram_mb for s in _states(registry, name, load=True)),
+            "estimate_mb": estimate,
             "load_seconds": round(loaded, 2),
             "unload_seconds": round(unloaded, 3),
             "rss_after_unload_mb": round(rss_mb(), 1),
         }
-        registry.unload(name)
     # A worker keeps its default model (the first) and loads and unloads the others on demand.
     registry.get(models[0])
     worker_start = rss_mb()
@@ -68,6 +73,7 @@ def measure(models: list[str], cycles: int) -> dict[str, object]:
     end = rss_mb()
     return {
         "engine": settings.engine,
+        "malloc_mmap_threshold_kb": settings.malloc_mmap_threshold_kb if tuned else None,
         "models": per_model,
         "cycles": cycles,
         "rss_process_start_mb": round(start, 1),
@@ -79,12 +85,6 @@ def measure(models: list[str], cycles: int) -> dict[str, object]:
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
     }
-
-
-def _states(registry: ModelRegistry, name: str, *, load: bool) -> list:
-    if load:
-        registry.get(name)
-    return [s for s in registry.states() if s.name == name]
 
 
 def main() -> None:

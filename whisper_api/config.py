@@ -63,6 +63,13 @@ class Settings:
         "WHISPER_API_MODEL_IDLE_SECONDS",
         "Unload a model nobody has used for this many seconds (pinned models stay); 0 = never",
     )
+    malloc_mmap_threshold_kb: int = _setting(
+        128,
+        "WHISPER_API_MALLOC_MMAP_KB",
+        "Memory blocks of at least this many KiB get a mapping of their own, returned to the system "
+        "when freed (glibc's mmap threshold, fixed in each worker; glibc would raise it once a model is "
+        "unloaded, and the worker's memory then grows with every model loaded); 0 = glibc's own",
+    )
     pin_default_model: bool = _setting(
         True,
         "WHISPER_API_PIN_DEFAULT_MODEL",
