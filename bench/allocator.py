@@ -1,6 +1,6 @@
 """Speed, words and worker memory of the real server with each allocator setting.
 
-`python -m bench.allocator [--rounds 5] [--thresholds 128,0]` starts one server per value of
+`python -m bench.allocator [--rounds 5] [--thresholds 256,0]` starts one server per value of
 `WHISPER_API_MALLOC_MMAP_KB` (0: glibc's own adaptive threshold), all with the server's defaults
 otherwise (one worker, base), and sends jfk and ref71 to each in turn, round after round, so that the
 machine's load falls on all of them alike. Prints one JSON object: median and fastest seconds per
@@ -77,7 +77,7 @@ def _figures(reference: str, runs: list[sdk.Result], cpu: list[float]) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--thresholds", default="128,0", help="WHISPER_API_MALLOC_MMAP_KB values")
+    parser.add_argument("--thresholds", default="256,0", help="WHISPER_API_MALLOC_MMAP_KB values")
     parser.add_argument("--audio-dir", type=Path, default=ROOT.parent / "shared" / "audio")
     args = parser.parse_args()
     thresholds = [int(kb) for kb in args.thresholds.split(",")]

@@ -1,4 +1,4 @@
-"""The worker's allocator setting: large blocks keep their own mappings after a large one was freed."""
+"""The allocator around a model's load: its large blocks keep mappings of their own, requests' don't."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from whisper_api.server_process import ROOT
 
 pytestmark = pytest.mark.skipif(memory._LIBC is None, reason="glibc only")
 
-# In a fresh process: free a 4 MiB block (glibc maps it apart), then ask for 1 MiB and count the
-# blocks glibc keeps in mappings of their own (mallinfo2's hblks). glibc's adaptive threshold rose
-# to 4 MiB with the free, so the 1 MiB block lands in the heap; a fixed threshold maps it apart.
+# In a fresh process, after a 4 MiB block was freed (glibc's adaptive threshold rose to 4 MiB):
+# how many 1 MiB blocks get a mapping of their own (mallinfo2's hblks) during a model's load, and
+# after it (a request's buffers).
 PROBE = """
 import ctypes, sys
-from whisper_api.engine.memory import tune_allocator
+from whisper_api.engine.memory import loading_model
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
@@ -29,12 +29,18 @@ libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
 libc.mallinfo2.restype = MallInfo2
-print(tune_allocator(int(sys.argv[1])))
+
+def mapped_apart(size):
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(size)
+    apart = libc.mallinfo2().hblks - before
+    libc.free(block)
+    return apart
+
 libc.free(libc.malloc(4 << 20))
-before = libc.mallinfo2().hblks
-block = libc.malloc(1 << 20)
-print(libc.mallinfo2().hblks - before)
-libc.free(block)
+with loading_model(int(sys.argv[1])):
+    print(mapped_apart(1 << 20))
+print(mapped_apart(1 << 20), mapped_apart(40 << 20))
 """
 
 
@@ -45,14 +51,14 @@ def probe(threshold_kb: int, **env: str) -> list[str]:
     return done.stdout.split()
 
 
-def test_a_fixed_threshold_maps_large_blocks_apart_after_a_larger_one_was_freed() -> None:
-    assert probe(128) == ["True", "1"]
+def test_a_model_weights_get_mappings_of_their_own_and_requests_buffers_do_not() -> None:
+    assert probe(256) == ["1", "0", "1"]
 
 
-def test_glibc_own_threshold_puts_them_in_the_heap() -> None:
-    assert probe(0) == ["False", "0"]
+def test_glibc_own_threshold_puts_a_later_model_weights_in_the_heap() -> None:
+    assert probe(0) == ["0", "0", "1"]
 
 
 def test_the_operator_glibc_variables_take_precedence() -> None:
-    assert probe(128, MALLOC_MMAP_THRESHOLD_="8388608") == ["False", "0"]
-    assert probe(128, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=8388608") == ["False", "0"]
+    assert probe(256, MALLOC_MMAP_THRESHOLD_="8388608") == ["0", "0", "1"]
+    assert probe(256, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=8388608") == ["0", "0", "1"]

@@ -263,6 +263,10 @@ def test_a_large_v3_shaped_checkpoint_imports_and_decodes(
     segments, info = model.transcribe(decode_audio(jfk_bytes).samples, beam_size=1, max_new_tokens=8)
     list(segments)  # decoded to the end with the rebuilt tokenizer
     assert len(info.all_language_probs) == 100 and info.language in model.supported_languages
+    (wheel,) = pack(stored.path, "v3-shaped", tmp_path / "wheels", max_mb=95)
+    with zipfile.ZipFile(wheel) as packed:
+        manifest = json.loads(packed.read(f"whisper_api_model_v3_shaped/{MANIFEST}"))
+    assert {"preprocessor_config.json", "tokenizer.json", "vocabulary.txt"} <= set(manifest["files"])
 
 
 def test_a_checkpoint_without_a_model_of_its_family_is_refused(tiny: Path, tmp_path: Path) -> None:

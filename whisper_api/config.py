@@ -64,11 +64,12 @@ class Settings:
         "Unload a model nobody has used for this many seconds (pinned models stay); 0 = never",
     )
     malloc_mmap_threshold_kb: int = _setting(
-        128,
+        256,
         "WHISPER_API_MALLOC_MMAP_KB",
-        "Memory blocks of at least this many KiB get a mapping of their own, returned to the system "
-        "when freed (glibc's mmap threshold, fixed in each worker; glibc would raise it once a model is "
-        "unloaded, and the worker's memory then grows with every model loaded); 0 = glibc's own",
+        "While a model loads, memory blocks of at least this many KiB get a mapping of their own, so "
+        "its weights go back to the system whole when it is unloaded (glibc's mmap threshold, 32 MiB "
+        "between loads; glibc's own would put a later model's weights in its heap, and the worker "
+        "would grow with every model loaded); 0 = glibc's own",
     )
     pin_default_model: bool = _setting(
         True,

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 from whisper_api.config import Settings
-from whisper_api.engine.memory import tune_allocator
 from whisper_api.gpu_slots import GpuSlots, device_environment, parse_gpus
 
 _settings = Settings.from_env()
@@ -86,8 +85,7 @@ def pre_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and W
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001
-    """Worker: take its slot's device and tune its allocator before the app, torch or CUDA are loaded."""
-    tune_allocator(_settings.malloc_mmap_threshold_kb)
+    """Worker: take its slot's device before the app, torch or CUDA are loaded."""
     gpu = _gpu_slots.gpu(worker.whisper_slot)
     os.environ.update(device_environment(gpu, os.environ))
     worker.log.info("worker slot %d uses %s", worker.whisper_slot, "CPU" if gpu is None else f"GPU {gpu}")

@@ -18,7 +18,7 @@ from typing import Protocol
 from whisper_api.config import Settings
 from whisper_api.engine.engines import Loader, engine_for, loader_for, model_search
 from whisper_api.engine.locator import installed_models, is_known_name
-from whisper_api.engine.memory import release_memory
+from whisper_api.engine.memory import loading_model, release_memory
 from whisper_api.engine.tokens import TokenCounter
 from whisper_api.engine.types import ModelDescription, ModelLocation, Transcriber
 from whisper_api.errors import DeadlineExceededError, ModelCapacityError, ModelNotFoundError
@@ -182,7 +182,8 @@ class ModelRegistry:
             release_memory()  # the evicted model's pages go back before the new one takes its own
         try:
             started = time.perf_counter()
-            transcriber = self._loader(location)
+            with loading_model(self.settings.malloc_mmap_threshold_kb):
+                transcriber = self._loader(location)
             seconds = time.perf_counter() - started
         finally:
             with self._lock:
@@ -248,6 +249,7 @@ class ModelRegistry:
             entry = self._loaded.get(name)
             if entry is None or entry.busy:
                 return False
+            del entry  # the model's last reference: its memory can only be returned once it is gone
             self._unload_locked(name, reason)
         release_memory()
         return True
