@@ -67,6 +67,7 @@ async def one_session(url: str, pcm: bytes, rounds: int) -> dict[str, Any]:
         "from_stopped": [done[i] - stopped[i] for i in done],
         "first_from_stopped": [first[i] - stopped[i] for i in done if i in first],
         "wer": word_error_rate(" ".join([JFK_TEXT] * rounds), " ".join(texts)),
+        "texts": texts,
     }
 
 
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--sessions", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--show", action="store_true", help="print each session's transcripts")
     args = parser.parse_args()
     pcm = pcm16(AUDIO.read_bytes())
     log = Path(tempfile.mkdtemp(prefix="bench-realtime-")) / "server.log"
@@ -97,6 +99,9 @@ def main() -> None:
             cpu_seconds = used.user + used.system - cpu.user - cpu.system
             audio_seconds = count * args.rounds * (len(pcm) / 48_000 + 1.5)
             merged = {key: [v for r in results for v in r[key]] for key in results[0] if key != "wer"}
+            if args.show:
+                for r in results:
+                    print(f"  {count} sessions, WER {r['wer']:.1%}: {' | '.join(r['texts'])}")  # noqa: T201
             rows.append(
                 (count, merged, cpu_seconds / audio_seconds, statistics.mean(r["wer"] for r in results))
             )

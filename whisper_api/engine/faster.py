@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisper_api.engine import utterance
 from whisper_api.engine.languages import pick_language
 from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
@@ -101,6 +102,9 @@ class FasterWhisperTranscriber(LoadedModel):
         # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
         scorer = FasterScorer(self._model, Audio(samples), language, options.task)
         return with_logprobs(_segments(segments), scorer)
+
+    def decode_utterance(self, samples: np.ndarray, options: TranscriptionOptions) -> utterance.Outcome:
+        return utterance.decode_short(self._model, samples, options, self.windows.window_tokens)
 
     def _hotwords(self, keywords: tuple[str, ...]) -> str | None:
         """The keywords that fit MAX_HOTWORD_TOKENS, in the order given (the rest would overflow the

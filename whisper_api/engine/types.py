@@ -73,6 +73,12 @@ class TranscriptionOptions:
     vad: VadSettings | None = None
     #: Score every decoded text token (one extra encoder pass per 30 s window).
     logprobs: bool = False
+    #: One live utterance (a Realtime commit): decoded for latency where the engine can
+    #: (engine/utterance.py), else as any audio.
+    live: bool = False
+    #: A live utterance decoded at a pause in speech, a guess the caller may throw away: only the
+    #: quick greedy decode, or `SpeculationDeclined` when that cannot give a text Whisper accepts.
+    speculative: bool = False
 
     @property
     def temperatures(self) -> tuple[float, ...]:

@@ -31,3 +31,9 @@ FIRST_DELTA_SECONDS = Histogram(
     "Time from the end of an utterance to its first transcript delta",
     buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30),
 )
+SPECULATIONS = Counter(
+    f"{PREFIX}_realtime_speculations",
+    "Utterances decoded at a pause in speech, by what became of the text: used by the commit that "
+    "followed, or discarded because speech resumed",
+    ["outcome"],
+)
