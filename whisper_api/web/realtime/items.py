@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from whisper_api.engine.types import Segment
 from whisper_api.errors import ApiError, ClientDisconnectedError
+from whisper_api.web.formatting import render_logprobs
 from whisper_api.web.realtime import metrics
 from whisper_api.web.realtime.channel import Channel
 from whisper_api.web.realtime.config import Generation
@@ -159,6 +160,7 @@ class ItemTranscriber:
 
     def _answer(self, utterance: Utterance) -> None:
         texts: list[str] = []
+        scores: list[dict[str, Any]] | None = [] if utterance.logprobs else None
         try:
             with closing(self._segments(utterance)) as segments:  # type: ignore[type-var]
                 for segment in segments:
@@ -168,13 +170,16 @@ class ItemTranscriber:
                     if not texts:
                         metrics.FIRST_DELTA_SECONDS.observe(time.perf_counter() - utterance.committed_at)
                     texts.append(text)
+                    delta_scores = None if scores is None else render_logprobs([segment])
+                    if scores is not None and delta_scores is not None:
+                        scores += delta_scores
                     self._channel.send(
                         {
                             "type": "conversation.item.input_audio_transcription.delta",
                             "item_id": utterance.item_id,
                             "content_index": 0,
                             "delta": text,
-                            "logprobs": None,
+                            "logprobs": delta_scores,
                         }
                     )
         except ClientDisconnectedError:
@@ -189,7 +194,7 @@ class ItemTranscriber:
                 "item_id": utterance.item_id,
                 "content_index": 0,
                 "transcript": transcript,
-                "logprobs": None,
+                "logprobs": scores,
                 "usage": {"type": "duration", "seconds": round(utterance.audio.duration, 3)},
             }
         )

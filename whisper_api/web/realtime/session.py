@@ -26,7 +26,7 @@ from whisper_api.engine.types import Audio, Task
 from whisper_api.errors import ApiError, InvalidRequestError
 from whisper_api.web.realtime import metrics
 from whisper_api.web.realtime.channel import GOING_AWAY, NORMAL, POLICY, Channel, error_event, new_id
-from whisper_api.web.realtime.config import Generation, SessionConfig, apply_update, render
+from whisper_api.web.realtime.config import LOGPROBS, Generation, SessionConfig, apply_update, render
 from whisper_api.web.realtime.items import ItemTranscriber, Transcribe, user_item
 from whisper_api.web.realtime.transcribe import Utterance
 
@@ -292,6 +292,7 @@ class RealtimeSession:
             language=config.language,
             prompt=config.prompt,
             committed_at=committed_at,
+            logprobs=LOGPROBS in config.include,
         )
 
     # --- server events ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class Utterance:
     prompt: str | None = None
     committed_at: float = 0.0  # time.perf_counter() when speech ended or the client committed
     speculative: bool = False  # decoded at a pause in speech, before the turn ended (items.py)
+    logprobs: bool = False  # the session's `include` asks for token log-probabilities
 
 
 def transcribe_utterance(
@@ -72,6 +73,7 @@ def transcribe_utterance(
             vad_filter=False,  # the stream was already cut at silences
             live=True,
             speculative=utterance.speculative,
+            logprobs=utterance.logprobs,
         )
         _, segments = job.transcribe(audio, options)
         with closing(segments):  # type: ignore[type-var]
