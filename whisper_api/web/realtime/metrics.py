@@ -14,7 +14,8 @@ OPEN_SESSIONS = Gauge(
 SESSIONS = Counter(
     f"{PREFIX}_realtime_sessions",
     "Realtime sessions ended, by how they ended (client_closed, idle_timeout, max_duration, "
-    "buffer_full, shutdown, error) or refused at the handshake (full)",
+    "buffer_full, shutdown, error), refused at the handshake (full), or refused a missing or wrong "
+    "key over the socket (unauthorized)",
     ["outcome"],
 )
 AUDIO_SECONDS = Counter(
