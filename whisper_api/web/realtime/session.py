@@ -73,6 +73,7 @@ class RealtimeSession:
         check_model: Callable[[SessionConfig], None],
         draining: threading.Event,
         task: Task = "transcribe",
+        speculate: bool = True,
     ) -> None:
         self.id = session_id
         self._channel = channel
@@ -82,6 +83,7 @@ class RealtimeSession:
         self._check_model = check_model
         self._draining = draining
         self._task = task
+        self._speculate = speculate  # decode at pauses in speech (web/realtime/items.py)
         self._started = time.monotonic()
         self._last_event = self._started
         self._decoder = PcmDecoder(config.input_format)
@@ -232,7 +234,7 @@ class RealtimeSession:
                 self._item_id = self._item_id or new_id("item")
                 self._announce({"type": "input_audio_buffer.speech_stopped", **self._turn_fields(turn)})
                 self._commit(self._item_id, turn.audio)
-            elif isinstance(turn, SpeechPaused) and self._item_id is not None:
+            elif isinstance(turn, SpeechPaused) and self._speculate and self._item_id is not None:
                 self._items.speculate(self._utterance(self._item_id, turn.audio))
             elif isinstance(turn, SpeechResumed):
                 self._items.discard(self._item_id)

@@ -71,7 +71,7 @@ def transcribe_utterance(
             language=utterance.language if model.multilingual else None,
             prompt=utterance.prompt or None,
             vad_filter=False,  # the stream was already cut at silences
-            live=True,
+            live=settings.realtime_quick_decode,
             speculative=utterance.speculative,
             logprobs=utterance.logprobs,
         )

@@ -175,6 +175,7 @@ def _serve(state: AppState, channel: Channel, generation: Generation, *, kind: s
             session_id=session_id,
         ),
         "check_model": check,
+        "speculate": settings.realtime_quick_decode,
         "draining": shutdown.DRAINING,
         "task": task,
     }
