@@ -224,6 +224,13 @@ class Settings:
         "Most tokens decoded per 30 s window and temperature (at most 220: Whisper's 448-token context "
         "less the longest prompt), so no input makes a window cost more than a fixed multiple of normal",
     )
+    language_per_window: bool = _setting(
+        True,
+        "WHISPER_API_LANGUAGE_PER_WINDOW",
+        "With no `language` in the request, decode each 30 s window in its own detected language, so "
+        "audio that switches language is transcribed as spoken (off: every window in the language of "
+        "the first 30 s, as openai-whisper does, which paraphrases the other language into it)",
+    )
     decoded_audio_seconds: float = _setting(
         600.0,
         "WHISPER_API_DECODED_AUDIO_SECONDS",

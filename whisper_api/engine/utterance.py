@@ -135,6 +135,7 @@ def decode_short(model: Any, samples: np.ndarray, options: TranscriptionOptions,
         compression_ratio=attempt.compression_ratio,
         no_speech_prob=attempt.no_speech_prob,
         logprobs=logprobs,
+        language=language,
     )
     return Outcome(info, segment, accepted=True)
 
