@@ -103,6 +103,7 @@ class BatchedTranscription:
         find_speech: SpeechFinder,
         policy: BatchPolicy,
         streamed: bool = False,
+        find_short_pauses: SpeechFinder | None = None,
     ) -> None:
         self.reader = AudioReader(audio)
         self.duration = audio.duration
@@ -111,6 +112,9 @@ class BatchedTranscription:
         self.find_speech = find_speech
         self.policy = policy
         self.streamed = streamed
+        #: finds shorter pauses too, for the short first window of a streamed request (speech read
+        #: fluently may not pause for 0.3 s in 20 s)
+        self.find_short_pauses = find_short_pauses
         self.pos = 0.0
         self.count = 0
         self.rounds = 0
@@ -141,11 +145,16 @@ class BatchedTranscription:
         while self.pos < self.duration:
             first = self.streamed and self.rounds == 0
             count = 1 if first else policy.batch_size
-            # One window more than needed is read, so the last cut falls in a pause that is known.
+            # One window more than needed is read, so the last cut falls in a pause that is known
+            # (a streamed request's short first window needs only a window more than its length).
             begin = self.pos
-            horizon = min(self.duration, begin + (count + 1) * policy.window_seconds)
+            reach = (
+                policy.first_seconds + policy.window_seconds if first else (count + 1) * policy.window_seconds
+            )
+            horizon = min(self.duration, begin + reach)
             block = self.reader.read(begin, horizon)
-            spans = [(begin + a, begin + b) for a, b in self.find_speech(block)]
+            find = self.find_short_pauses if first and self.find_short_pauses else self.find_speech
+            spans = [(begin + a, begin + b) for a, b in find(block)]
             windows = plan_windows(
                 begin,
                 horizon,
@@ -306,15 +315,19 @@ def _longest_pause(
     return best
 
 
-def pauses_and_speech(samples: np.ndarray) -> list[tuple[float, float]]:
-    """Speech spans (seconds) split at every pause of 0.3 s or more, none longer than a window.
+def pauses_and_speech(samples: np.ndarray, min_silence_ms: int = 300) -> list[tuple[float, float]]:
+    """Speech spans (seconds) split at every pause of `min_silence_ms` or more, none longer than 28 s.
 
     Silero VAD (shipped with faster-whisper); a span that would run past 28 s is split at its
     longest silence, so windows can nearly always be cut between words.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(min_silence_duration_ms=300, speech_pad_ms=100, max_speech_duration_s=28.0)
+    options = VadOptions(
+        min_silence_duration_ms=min_silence_ms,
+        speech_pad_ms=min(100, min_silence_ms // 3),
+        max_speech_duration_s=28.0,
+    )
     return [
         (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
         for chunk in get_speech_timestamps(samples, options)

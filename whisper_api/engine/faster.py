@@ -97,7 +97,13 @@ class FasterWhisperTranscriber(LoadedModel):
             return self.decode(samples, options, window_language, options.prompt or None)
 
         run = BatchedTranscription(
-            audio, decoder, sequential, pauses_and_speech, self.batch, options.streamed
+            audio,
+            decoder,
+            sequential,
+            pauses_and_speech,
+            self.batch,
+            options.streamed,
+            find_short_pauses=lambda samples: pauses_and_speech(samples, SHORT_PAUSE_MS),
         )
         first = run.start()  # the first window's language is the transcript's, as in Whisper
         if first is not None:
@@ -159,6 +165,8 @@ class FasterWhisperTranscriber(LoadedModel):
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
 
+#: The shortest pause a streamed request's first window may end in (a fluent reader's breath).
+SHORT_PAUSE_MS = 120
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
 MAX_HOTWORD_TOKENS = 112
 
