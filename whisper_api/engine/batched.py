@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ class BatchPolicy:
 
     #: windows decoded in one engine call (1 or less: sequential decoding, `windows.py`)
     batch_size: int = 4
+    #: decode the next batch while this one's results are checked and sent
+    decode_ahead: bool = True
     #: longest window (Whisper's context)
     window_seconds: float = 30.0
     #: a streamed request's first window ends at the first pause after this much audio
@@ -129,14 +132,22 @@ class BatchedTranscription:
 
     def segments(self) -> Iterator[Segment]:
         """Every segment in time order, numbered from 0, with absolute times."""
+        # The next batch is decoded while this one is checked and sent: its encoder runs beside
+        # this batch's decoding again of what it lost and the client's reading.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="batch-ahead") if self.policy.decode_ahead else None
+        ahead: Future[list[tuple[Window, np.ndarray, WindowResult]]] | None = None
         try:
             batch = self._first if self._first is not None else self._round()
             self._first = None
             while batch:
+                ahead = pool.submit(self._round) if pool is not None else None
                 for window, samples, result in batch:
                     yield from self._checked(window, samples, result)
-                batch = self._round()
+                batch = ahead.result() if ahead is not None else self._round()
+                ahead = None
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)  # a batch in flight finishes first
             self.reader.close()
 
     def _round(self) -> list[tuple[Window, np.ndarray, WindowResult]]:
