@@ -231,6 +231,13 @@ class Settings:
         "what a window loses is decoded again sequentially; docs/engines.md); 0 or 1 = one window "
         "after another",
     )
+    language_per_window: bool = _setting(
+        True,
+        "WHISPER_API_LANGUAGE_PER_WINDOW",
+        "With no `language` in the request, decode each 30 s window in its own detected language, so "
+        "audio that switches language is transcribed as spoken (off: every window in the language of "
+        "the first 30 s, as openai-whisper does, which paraphrases the other language into it)",
+    )
     decoded_audio_seconds: float = _setting(
         600.0,
         "WHISPER_API_DECODED_AUDIO_SECONDS",

@@ -240,6 +240,8 @@ class BatchedTranscription:
         try:
             for raw in decoded:
                 segment = _shifted(raw, begin)
+                if segment.language is None:
+                    segment = dataclasses.replace(segment, language=language)
                 if segment.start >= end:
                     break
                 yield self._emit(segment)

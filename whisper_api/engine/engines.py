@@ -146,7 +146,11 @@ ENGINES: dict[str, Engine] = {
 
 def window_policy(settings: Settings) -> WindowPolicy:
     """How long audio is cut into windows for the engine."""
-    return WindowPolicy(chunk_seconds=settings.window_seconds, max_window_tokens=settings.max_window_tokens)
+    return WindowPolicy(
+        chunk_seconds=settings.window_seconds,
+        max_window_tokens=settings.max_window_tokens,
+        language_per_window=settings.language_per_window,
+    )
 
 
 def engine_for(settings: Settings) -> Engine:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine.batched import BatchPolicy, WindowResult
-from whisper_api.engine.languages import pick_language
+from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment, TranscriptionOptions, Word
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,15 @@ class FasterBatchDecoder:
         hotwords: str | None,
         max_new_tokens: int,
         policy: BatchPolicy,
+        per_window: bool = True,
     ) -> None:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         self.model = model
         self.options = options
-        self.language = language  # None: each window in the language detected in it
+        self.language = language  # None: detected, each window's own (or the first's)
+        self.per_window = per_window
+        self.switch: LanguageSwitch | None = None  # when detected: the language window by window
         self.hotwords = hotwords
         self.max_new_tokens = max_new_tokens
         self.policy = policy
@@ -112,12 +115,18 @@ class FasterBatchDecoder:
     def _languages(self, encoded: Any, count: int) -> list[tuple[str, float]]:  # noqa: ANN401
         if self.language is not None:
             return [(self.language, 1.0)] * count
-        found = [
-            pick_language(((token[2:-2], p) for token, p in ranked), self.options.languages)
-            for ranked in self.model.model.detect_language(encoded)
-        ]
-        logger.debug("window languages: %s", found)
-        return found
+        chosen = []
+        for ranked in self.model.model.detect_language(encoded):
+            probabilities = [(token[2:-2], p) for token, p in ranked]
+            top, probability = pick_language(probabilities, self.options.languages)
+            if self.switch is None:  # the first window's language is the transcript's
+                self.switch = LanguageSwitch(top, self.options.languages)
+            language = self.switch.choose(probabilities) if self.per_window else self.switch.current
+            chosen.append((language, probability))
+        if not self.per_window and self.switch is not None:
+            self.language = self.switch.current  # the later batches skip the detection
+        logger.debug("window languages: %s", chosen)
+        return chosen
 
     def _prompt(self, language: str) -> list[int]:
         tokenizer = self._tokenizer(language)
@@ -157,13 +166,15 @@ class FasterBatchDecoder:
         segments: tuple[Segment, ...] = ()
         if not silent:
             seconds = len(samples) / SAMPLE_RATE
-            segments = tuple(self._segment(group, fields) for group in _sentences(_timed(words, seconds)))
+            segments = tuple(
+                self._segment(group, fields, language[0]) for group in _sentences(_timed(words, seconds))
+            )
         if self.options.logprobs and segments:
             scorer = _scorer(self.model, samples, language[0], self.options.task)
             segments = tuple(dataclasses.replace(s, logprobs=scorer(s)) for s in segments)
         return WindowResult(segments, sure, language[0], float(language[1]))
 
-    def _segment(self, words: list[dict[str, Any]], fields: dict[str, float]) -> Segment:
+    def _segment(self, words: list[dict[str, Any]], fields: dict[str, float], language: str) -> Segment:
         return Segment(
             id=0,
             seek=0,
@@ -178,6 +189,7 @@ class FasterBatchDecoder:
             words=tuple(Word(w["start"], w["end"], w["word"], w["probability"]) for w in words)
             if self.options.word_timestamps
             else (),
+            language=language,
         )
 
 

@@ -65,20 +65,31 @@ class FasterScorer:
     """Scores faster-whisper segments with CTranslate2's `align` (its `text_token_probs`)."""
 
     def __init__(self, model: Any, audio: Audio, language: str, task: str) -> None:  # noqa: ANN401
-        from faster_whisper.tokenizer import Tokenizer
-
         self._model = model
         self._features = model.feature_extractor(audio.samples)
-        self._tokenizer = Tokenizer(
-            model.hf_tokenizer, model.model.is_multilingual, task=task, language=language
-        )
+        self._language = language
+        self._task = task
+        self._tokenizers: dict[str, Any] = {}
         self._seek: int | None = None
         self._encoded: Any = None
         self._context: list[int] = []
 
+    def _tokenizer_for(self, segment: Segment) -> Any:  # noqa: ANN401
+        """The tokenizer of the language the segment was decoded in (its window's, when switched)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        code = segment.language or self._language
+        if code not in self._tokenizers:
+            multilingual = self._model.model.is_multilingual
+            self._tokenizers[code] = Tokenizer(
+                self._model.hf_tokenizer, multilingual, task=self._task, language=code
+            )
+        return self._tokenizers[code]
+
     def __call__(self, segment: Segment) -> tuple[TokenLogprob, ...]:
         from faster_whisper.audio import pad_or_trim
 
+        self._tokenizer = self._tokenizer_for(segment)
         text = [t for t in segment.tokens if t < self._tokenizer.eot]
         if not text:
             return ()

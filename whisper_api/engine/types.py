@@ -148,6 +148,8 @@ class Segment:
     logprobs: tuple[TokenLogprob, ...] = ()
     #: Who spoke it, when diarized (`A`, `B`, ... or a known speaker's name).
     speaker: str | None = None
+    #: The language it was decoded in (None: the transcription's).
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ class Transcriber(Protocol):
         ...
 
 
-def segment_from(index: int, fields: Mapping[str, Any]) -> Segment:
+def segment_from(index: int, fields: Mapping[str, Any], language: str | None = None) -> Segment:
     """A segment from an engine's own segment fields (openai-whisper's names, which both engines use)."""
     return Segment(
         id=index,
@@ -208,6 +210,7 @@ def segment_from(index: int, fields: Mapping[str, Any]) -> Segment:
             Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
             for w in fields.get("words") or ()
         ),
+        language=language,
     )
 
 
