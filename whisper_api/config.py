@@ -224,6 +224,13 @@ class Settings:
         "Most tokens decoded per 30 s window and temperature (at most 220: Whisper's 448-token context "
         "less the longest prompt), so no input makes a window cost more than a fixed multiple of normal",
     )
+    batch_windows: int = _setting(
+        0,
+        "WHISPER_API_BATCH_WINDOWS",
+        "faster-whisper: windows of one request decoded at once (cut at pauses found by Silero VAD; "
+        "what a window loses is decoded again sequentially; docs/engines.md); 0 or 1 = one window "
+        "after another",
+    )
     language_per_window: bool = _setting(
         True,
         "WHISPER_API_LANGUAGE_PER_WINDOW",

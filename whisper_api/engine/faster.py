@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine import utterance
+from whisper_api.engine.batched import BatchedTranscription, BatchPolicy, pauses_and_speech
 from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
@@ -19,6 +20,7 @@ from whisper_api.engine.types import (
     Audio,
     ModelLocation,
     Segment,
+    TranscriptionInfo,
     TranscriptionOptions,
     VadSettings,
     segment_from,
@@ -58,12 +60,17 @@ class FasterWhisperTranscriber(LoadedModel):
     engine = "faster-whisper"
 
     def __init__(
-        self, location: ModelLocation, choice: DeviceChoice, windows: WindowPolicy | None = None
+        self,
+        location: ModelLocation,
+        choice: DeviceChoice,
+        windows: WindowPolicy | None = None,
+        batch: BatchPolicy | None = None,
     ) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
         super().__init__(location, windows)
         self.choice = choice
+        self.batch = batch or BatchPolicy(batch_size=1)
         self._model = WhisperModel(
             str(location.path),
             device=choice.device,
@@ -73,6 +80,45 @@ class FasterWhisperTranscriber(LoadedModel):
             num_workers=choice.num_workers,
             local_files_only=True,
         )
+
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        """Batched decoding when the settings ask for it (`batched.py`), else window by window (and
+        a live utterance on its own road, `engine/utterance.py`)."""
+        if not self.batch.enabled or options.live:
+            return super().transcribe(audio, options)
+        from whisper_api.engine.faster_batch import FasterBatchDecoder
+
+        language = options.language_for(self.multilingual)
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        hotwords = self._hotwords(options.keywords)
+        tokens = self._window_tokens(hotwords)
+        decoder = FasterBatchDecoder(
+            self._model, options, language, hotwords, tokens, self.batch, self.windows.language_per_window
+        )
+
+        def sequential(samples: np.ndarray, window_language: str) -> Iterator[Segment]:
+            return self.decode(samples, options, window_language, options.prompt or None)
+
+        run = BatchedTranscription(
+            audio,
+            decoder,
+            sequential,
+            pauses_and_speech,
+            self.batch,
+            options.streamed,
+            find_short_pauses=lambda samples: pauses_and_speech(samples, SHORT_PAUSE_MS),
+        )
+        first = run.start()  # the first window's language is the transcript's, as in Whisper
+        if first is not None:
+            info = TranscriptionInfo(first.language, first.language_probability, audio.duration)
+        elif language is not None:
+            info = TranscriptionInfo(language, 1.0, audio.duration)
+        else:
+            info = TranscriptionInfo(*self.detect_language(audio, options.languages), audio.duration)
+        return info, run.segments()
 
     def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
         # As faster-whisper decides it for a whole file: from the first 30 s, once (among
@@ -163,6 +209,8 @@ class FasterWhisperTranscriber(LoadedModel):
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
 
+#: The shortest pause a streamed request's first window may end in (a fluent reader's breath).
+SHORT_PAUSE_MS = 120
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
 MAX_HOTWORD_TOKENS = 112
 

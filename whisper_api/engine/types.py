@@ -73,6 +73,9 @@ class TranscriptionOptions:
     vad: VadSettings | None = None
     #: Score every decoded text token (one extra encoder pass per 30 s window).
     logprobs: bool = False
+    #: The segments are sent as they are decoded: batched decoding starts with a short window alone,
+    #: so the first words come soon.
+    streamed: bool = False
     #: One live utterance (a Realtime commit): decoded for latency where the engine can
     #: (engine/utterance.py), else as any audio.
     live: bool = False
