@@ -19,6 +19,8 @@ class ServerConfig:
     beam_size: int = 1
     compute_type: str = "int8"
     vad: bool = False
+    #: windows of one request decoded at once (WHISPER_API_BATCH_WINDOWS; 0 = sequential)
+    batch_windows: int = 0
     #: concurrent client counts for the throughput/latency sweep
     concurrency: tuple[int, ...] = (1, 2)
     #: clips sent one at a time (RTF, overhead and WER); the first is the headline clip
@@ -42,6 +44,7 @@ class ServerConfig:
             "WHISPER_API_BEAM_SIZE": str(self.beam_size),
             "WHISPER_API_COMPUTE_TYPE": self.compute_type,
             "WHISPER_API_VAD": "1" if self.vad else "0",
+            "WHISPER_API_BATCH_WINDOWS": str(self.batch_windows),
             "WHISPER_API_OFFLINE": "1",
         }
 
@@ -60,12 +63,14 @@ class ServerConfig:
             beam_size=settings.beam_size,
             compute_type="int8" if settings.compute_type == "default" else settings.compute_type,
             vad=settings.vad_filter,
+            batch_windows=settings.batch_windows,
         )
 
     def describe(self) -> str:
         if self.server_defaults:
             return "defaults: " + replace(self.effective(), server_defaults=False).describe()
         vad = " vad" if self.vad else ""
+        vad += f" batch{self.batch_windows}" if self.batch_windows > 1 else ""
         parallel = f" x {self.inference_workers}par" if self.inference_workers > 1 else ""
         return (
             f"{self.engine} {self.model} {self.compute_type} beam{self.beam_size}{vad} "
@@ -109,6 +114,16 @@ FULL = Plan(
             clips=("ref71", "jfk", "long60", "long600", "ref71x3", "ref71x9"),
             memory_seconds=(60.0, 3600.0, 14_400.0),
         ),
+        ServerConfig(
+            "int8-b1-1wp2x2-batch4",
+            workers=1,
+            inference_workers=2,
+            cpu_threads=2,
+            batch_windows=4,
+            concurrency=(1, 2, 4),
+            clips=("ref71", "jfk", "long60", "long600", "ref71x3"),
+            memory_seconds=(60.0, 3600.0),
+        ),
         ServerConfig("int8-b1-2x1", concurrency=SWEEP),
         ServerConfig("int8-b1-1x2", workers=1, cpu_threads=2),
         ServerConfig("int8-b1-1wp2x1", workers=1, inference_workers=2, cpu_threads=1),
@@ -134,7 +149,17 @@ FULL = Plan(
 QUICK = Plan(
     name="quick",
     long_seconds=(),
-    configs=(ServerConfig("defaults", clips=SHORT, server_defaults=True),),
+    configs=(
+        ServerConfig("defaults", clips=SHORT, server_defaults=True),
+        ServerConfig(
+            "int8-b1-1wp2x2-batch4",
+            workers=1,
+            inference_workers=2,
+            cpu_threads=2,
+            batch_windows=4,
+            clips=SHORT,
+        ),
+    ),
     baseline_clips=("jfk",),
 )
 

@@ -1,6 +1,7 @@
 """Time to the first `transcript.text.delta` versus time to the whole non-streaming response.
 
 Usage: .venv/bin/python -m bench.streaming_latency [--models tiny.en base] [--repeats 3] [--clip-times 1]
+       [--batch-windows 0 4]
 Starts the real server (gunicorn, one worker) per model on loopback and sends the 60 s clip
 `multilingual.mp3` to /v1/audio/transcriptions, alternating streaming and non-streaming requests.
 """
@@ -59,6 +60,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["tiny.en", "base"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clip-times", type=int, default=1, help="play the clip this many times (WAV)")
+    parser.add_argument(
+        "--batch-windows",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="WHISPER_API_BATCH_WINDOWS values to compare",
+    )
     args = parser.parse_args()
     data = AUDIO.read_bytes()
     if args.clip_times > 1:
@@ -73,9 +81,10 @@ def main() -> None:
         write_wav(buffer, np.tile(decode_audio(data).samples, args.clip_times))
         data = buffer.getvalue()
     rows = []
-    for model in args.models:
+    for model, batch in ((m, b) for m in args.models for b in args.batch_windows):
         log = Path(tempfile.mkdtemp(prefix="bench-stream-")) / "server.log"
-        server = ServerProcess({"WHISPER_MODEL": model}, log).start()
+        env = {"WHISPER_MODEL": model, "WHISPER_API_BATCH_WINDOWS": str(batch)}
+        server = ServerProcess(env, log).start()
         try:
             url = server.base_url + "/v1/audio/transcriptions"
             time_whole(url, data)  # warm-up
@@ -87,10 +96,12 @@ def main() -> None:
                 wholes.append(time_whole(url, data))
         finally:
             server.stop()
-        rows.append((model, statistics.median(firsts), statistics.median(dones), statistics.median(wholes)))
+        name = f"{model}, batch {batch}" if batch > 1 else model
+        rows.append((name, statistics.median(firsts), statistics.median(dones), statistics.median(wholes)))
     machine = f"{os.cpu_count()} CPU cores, {platform.machine()}"
     clip = f"{60 * args.clip_times} s clip ({AUDIO.name} x{args.clip_times})"
-    print(f"{clip}, {machine}, median of {args.repeats}, beam 5, int8, 1 worker")  # noqa: T201
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{clip}, {machine}, median of {args.repeats}, server defaults, load {load}")  # noqa: T201
     print("| model | first delta (stream) | done event (stream) | whole response (no stream) |")  # noqa: T201
     print("| --- | --- | --- | --- |")  # noqa: T201
     for model, first, done, whole in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import openai
 import pytest
 
@@ -48,3 +50,32 @@ def test_translates_german_speech_to_english(base_openai_client: openai.OpenAI, 
     words = set(result.text.lower().replace(",", " ").replace(".", " ").split())
     assert {"software", "rights"} <= words or {"software", "right"} <= words, result.text
     assert not {"die", "und", "der"} & words
+
+
+def test_each_window_is_written_in_the_language_spoken(
+    base_openai_client: openai.OpenAI, audio_dir: Path
+) -> None:
+    """multilingual.mp3 reads the licence in English, then in German: with no `language`, the
+    German window is German text (not an English paraphrase), and gpt-transcribe's `languages`
+    lists both, in order."""
+    data = (audio_dir / "multilingual.mp3").read_bytes()
+    verbose = base_openai_client.audio.transcriptions.create(
+        model="whisper-1", file=("ml.mp3", data), response_format="verbose_json"
+    )
+    assert verbose.language == "english"
+    english = " ".join(s.text for s in verbose.segments if s.start < GERMAN_FROM - 2)
+    german = " ".join(s.text for s in verbose.segments if s.start >= GERMAN_FROM - 2)
+    assert "Permission is hereby granted" in english
+    assert "Software" in german and ("Rechte" in german or "Recht" in german), german
+    result = base_openai_client.audio.transcriptions.create(model="gpt-transcribe", file=("ml.mp3", data))
+    assert [language.code for language in result.languages] == ["en", "de"], result.languages
+
+
+def test_languages_restrict_what_each_window_may_switch_to(
+    base_openai_client: openai.OpenAI, audio_dir: Path
+) -> None:
+    data = (audio_dir / "multilingual.mp3").read_bytes()
+    result = base_openai_client.audio.transcriptions.create(
+        model="gpt-transcribe", file=("ml.mp3", data), languages=["en", "fr"]
+    )
+    assert [language.code for language in result.languages] == ["en"], result.languages

@@ -232,6 +232,20 @@ class Settings:
         "Most tokens decoded per 30 s window and temperature (at most 220: Whisper's 448-token context "
         "less the longest prompt), so no input makes a window cost more than a fixed multiple of normal",
     )
+    batch_windows: int = _setting(
+        0,
+        "WHISPER_API_BATCH_WINDOWS",
+        "faster-whisper: windows of one request decoded at once (cut at pauses found by Silero VAD; "
+        "what a window loses is decoded again sequentially; docs/engines.md); 0 or 1 = one window "
+        "after another",
+    )
+    language_per_window: bool = _setting(
+        True,
+        "WHISPER_API_LANGUAGE_PER_WINDOW",
+        "With no `language` in the request, decode each 30 s window in its own detected language, so "
+        "audio that switches language is transcribed as spoken (off: every window in the language of "
+        "the first 30 s, as openai-whisper does, which paraphrases the other language into it)",
+    )
     decoded_audio_seconds: float = _setting(
         600.0,
         "WHISPER_API_DECODED_AUDIO_SECONDS",
@@ -331,6 +345,12 @@ class Settings:
         "WHISPER_API_REALTIME_MAX_BUFFER_SECONDS",
         "Seconds of audio a Realtime session may hold uncommitted: server VAD commits it, without "
         "turn detection the session is closed",
+    )
+    realtime_quick_decode: bool = _setting(
+        True,
+        "WHISPER_API_REALTIME_QUICK_DECODE",
+        "Realtime utterances decoded for latency (faster-whisper: encoded at their own length, "
+        "decoding started at pauses in speech); off: each as a full 30 s window once committed",
     )
     voices_dir: Path | None = _setting(
         None,

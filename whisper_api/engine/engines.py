@@ -76,7 +76,12 @@ def _open_faster(location: ModelLocation, settings: Settings) -> tuple[Transcrib
         settings.effective_inference_workers,
     )
     where = f"{choice.device}:{choice.index}/{choice.compute_type}, {choice.cpu_threads} threads"
-    return FasterWhisperTranscriber(location, choice, window_policy(settings)), where
+    from whisper_api.engine.batched import BatchPolicy
+
+    batch = BatchPolicy(batch_size=settings.batch_windows)
+    if batch.enabled:
+        where += f", {batch.batch_size} windows per batch"
+    return FasterWhisperTranscriber(location, choice, window_policy(settings), batch), where
 
 
 def _open_openai_whisper(location: ModelLocation, settings: Settings) -> tuple[Transcriber, str]:
@@ -141,7 +146,11 @@ ENGINES: dict[str, Engine] = {
 
 def window_policy(settings: Settings) -> WindowPolicy:
     """How long audio is cut into windows for the engine."""
-    return WindowPolicy(chunk_seconds=settings.window_seconds, max_window_tokens=settings.max_window_tokens)
+    return WindowPolicy(
+        chunk_seconds=settings.window_seconds,
+        max_window_tokens=settings.max_window_tokens,
+        language_per_window=settings.language_per_window,
+    )
 
 
 def engine_for(settings: Settings) -> Engine:

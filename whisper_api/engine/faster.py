@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from whisper_api.engine.languages import pick_language
+from whisper_api.engine import utterance
+from whisper_api.engine.batched import BatchedTranscription, BatchPolicy, pauses_and_speech
+from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
     Audio,
     ModelLocation,
     Segment,
+    TranscriptionInfo,
     TranscriptionOptions,
     VadSettings,
     segment_from,
@@ -55,12 +60,17 @@ class FasterWhisperTranscriber(LoadedModel):
     engine = "faster-whisper"
 
     def __init__(
-        self, location: ModelLocation, choice: DeviceChoice, windows: WindowPolicy | None = None
+        self,
+        location: ModelLocation,
+        choice: DeviceChoice,
+        windows: WindowPolicy | None = None,
+        batch: BatchPolicy | None = None,
     ) -> None:
         from faster_whisper import WhisperModel  # heavy: imported only in the worker
 
         super().__init__(location, windows)
         self.choice = choice
+        self.batch = batch or BatchPolicy(batch_size=1)
         self._model = WhisperModel(
             str(location.path),
             device=choice.device,
@@ -71,6 +81,45 @@ class FasterWhisperTranscriber(LoadedModel):
             local_files_only=True,
         )
 
+    def transcribe(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        """Batched decoding when the settings ask for it (`batched.py`), else window by window (and
+        a live utterance on its own road, `engine/utterance.py`)."""
+        if not self.batch.enabled or options.live:
+            return super().transcribe(audio, options)
+        from whisper_api.engine.faster_batch import FasterBatchDecoder
+
+        language = options.language_for(self.multilingual)
+        if language is None and len(options.languages) == 1:
+            language = options.languages[0]
+        hotwords = self._hotwords(options.keywords)
+        tokens = self._window_tokens(hotwords)
+        decoder = FasterBatchDecoder(
+            self._model, options, language, hotwords, tokens, self.batch, self.windows.language_per_window
+        )
+
+        def sequential(samples: np.ndarray, window_language: str) -> Iterator[Segment]:
+            return self.decode(samples, options, window_language, options.prompt or None)
+
+        run = BatchedTranscription(
+            audio,
+            decoder,
+            sequential,
+            pauses_and_speech,
+            self.batch,
+            options.streamed,
+            find_short_pauses=lambda samples: pauses_and_speech(samples, SHORT_PAUSE_MS),
+        )
+        first = run.start()  # the first window's language is the transcript's, as in Whisper
+        if first is not None:
+            info = TranscriptionInfo(first.language, first.language_probability, audio.duration)
+        elif language is not None:
+            info = TranscriptionInfo(language, 1.0, audio.duration)
+        else:
+            info = TranscriptionInfo(*self.detect_language(audio, options.languages), audio.duration)
+        return info, run.segments()
+
     def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
         # As faster-whisper decides it for a whole file: from the first 30 s, once (among
         # `allowed` when the request names some).
@@ -80,10 +129,46 @@ class FasterWhisperTranscriber(LoadedModel):
         return language, float(probability)
 
     def decode(
-        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+        self,
+        samples: np.ndarray,
+        options: TranscriptionOptions,
+        language: str,
+        prompt: str | None,
+        switch: LanguageSwitch | None = None,
+    ) -> Iterator[Segment]:
+        segments = self._segments(samples, options, language, prompt, switch)
+        if not options.logprobs:
+            return segments
+        # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
+        scorer = FasterScorer(self._model, Audio(samples), language, options.task)
+        return with_logprobs(segments, scorer)
+
+    def _segments(
+        self,
+        samples: np.ndarray,
+        options: TranscriptionOptions,
+        language: str,
+        prompt: str | None,
+        switch: LanguageSwitch | None,
+    ) -> Iterator[Segment]:
+        """The chunk's segments; with a switch, a chunk whose first window is in another language
+        than the one before is decoded without the earlier text, which would pull it into that one."""
+        try:
+            yield from self._decode(samples, options, language, prompt, switch)
+        except _OtherLanguageError:
+            yield from self._decode(samples, options, language, None, switch)
+
+    def _decode(
+        self,
+        samples: np.ndarray,
+        options: TranscriptionOptions,
+        language: str,
+        prompt: str | None,
+        switch: LanguageSwitch | None,
     ) -> Iterator[Segment]:
         hotwords = self._hotwords(options.keywords)
-        segments, _ = self._model.transcribe(
+        model = self._model if switch is None else _switching(self._model, switch, prompted=bool(prompt))
+        segments, _ = model.transcribe(
             samples,
             language=language,
             task=options.task,
@@ -95,12 +180,14 @@ class FasterWhisperTranscriber(LoadedModel):
             vad_parameters=_vad_parameters(options.vad),
             hotwords=hotwords,
             max_new_tokens=self._window_tokens(hotwords),
+            # faster-whisper detects each 30 s window's language from the encoder output it
+            # decodes anyway: no extra encoder pass; `_switching` has the switch decide.
+            multilingual=switch is not None,
         )
-        if not options.logprobs:
-            return _segments(segments)
-        # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
-        scorer = FasterScorer(self._model, Audio(samples), language, options.task)
-        return with_logprobs(_segments(segments), scorer)
+        return _converted(segments, switch)
+
+    def decode_utterance(self, samples: np.ndarray, options: TranscriptionOptions) -> utterance.Outcome:
+        return utterance.decode_short(self._model, samples, options, self.windows.window_tokens)
 
     def _hotwords(self, keywords: tuple[str, ...]) -> str | None:
         """The keywords that fit MAX_HOTWORD_TOKENS, in the order given (the rest would overflow the
@@ -122,6 +209,8 @@ class FasterWhisperTranscriber(LoadedModel):
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
 
+#: The shortest pause a streamed request's first window may end in (a fluent reader's breath).
+SHORT_PAUSE_MS = 120
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
 MAX_HOTWORD_TOKENS = 112
 
@@ -136,10 +225,48 @@ def _vad_parameters(vad: VadSettings | None) -> dict[str, float] | None:
     }
 
 
-def _segments(segments: Generator) -> Iterator[Segment]:
-    """Convert lazily; closing this iterator closes faster-whisper's, which stops decoding."""
+def _converted(segments: Generator, switch: LanguageSwitch | None = None) -> Iterator[Segment]:
+    """Convert lazily; closing this iterator closes faster-whisper's, which stops decoding.
+
+    faster-whisper detects a window's language just before decoding it and yields that window's
+    segments before it detects the next one's, so the switch's language is each segment's own.
+    """
     try:
         for s in segments:
-            yield segment_from(int(s.id) - 1, dataclasses.asdict(s))  # faster-whisper counts from 1
+            language = switch.current if switch is not None else None
+            yield segment_from(int(s.id) - 1, dataclasses.asdict(s), language)  # counts from 1
     finally:
         segments.close()
+
+
+class _OtherLanguageError(Exception):
+    """A prompted chunk's first window is in another language than the prompt's text."""
+
+
+class _SteeredDetection:
+    """A CTranslate2 Whisper model whose per-window language detection a request's switch decides
+    (among the request's allowed languages; an unsure window keeps the language before it)."""
+
+    def __init__(self, model: Any, switch: LanguageSwitch, prompted: bool) -> None:  # noqa: ANN401
+        self._model = model
+        self._switch = switch
+        self._prompted = prompted
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401
+        return getattr(self._model, name)
+
+    def detect_language(self, features: Any) -> list[list[tuple[str, float]]]:  # noqa: ANN401
+        before = self._switch.current
+        results = self._model.detect_language(features)
+        chosen = self._switch.choose((token[2:-2], float(p)) for token, p in results[0])
+        if self._prompted and chosen != before:
+            raise _OtherLanguageError  # before the window is decoded: only its encoder pass is lost
+        self._prompted = False  # later windows of the chunk are prompted with this one's text
+        return [[(f"<|{chosen}|>", 1.0)]]
+
+
+def _switching(model: Any, switch: LanguageSwitch, prompted: bool) -> Any:  # noqa: ANN401
+    """A per-request view of the loaded model (sharing its weights) that detects through `switch`."""
+    view = copy.copy(model)
+    view.model = _SteeredDetection(model.model, switch, prompted)
+    return view

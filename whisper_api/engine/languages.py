@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 LANGUAGES: dict[str, str] = {
     "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian",
@@ -62,3 +63,27 @@ def pick_language(probabilities: Iterable[tuple[str, float]], allowed: Sequence[
     if not candidates:
         return (allowed[0] if allowed else "en"), 0.0
     return max(candidates, key=lambda pair: pair[1])
+
+
+#: A window's detected language replaces the current one only this sure (else the window keeps it).
+SWITCH_MIN_PROBABILITY = 0.5
+
+
+@dataclass
+class LanguageSwitch:
+    """One request's language, window by window, when the request named none.
+
+    Each window's detected language (among `allowed` when given) is used when the model is sure of
+    it; an unsure window (noise, a few words, a mixed window) keeps the language before it.
+    """
+
+    current: str
+    allowed: tuple[str, ...] = ()
+    min_probability: float = SWITCH_MIN_PROBABILITY
+
+    def choose(self, probabilities: Iterable[tuple[str, float]]) -> str:
+        """The language to decode the next window in, from its detection's probabilities."""
+        code, probability = pick_language(probabilities, self.allowed)
+        if probability >= self.min_probability:
+            self.current = code
+        return self.current

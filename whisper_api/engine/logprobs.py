@@ -65,20 +65,31 @@ class FasterScorer:
     """Scores faster-whisper segments with CTranslate2's `align` (its `text_token_probs`)."""
 
     def __init__(self, model: Any, audio: Audio, language: str, task: str) -> None:  # noqa: ANN401
-        from faster_whisper.tokenizer import Tokenizer
-
         self._model = model
         self._features = model.feature_extractor(audio.samples)
-        self._tokenizer = Tokenizer(
-            model.hf_tokenizer, model.model.is_multilingual, task=task, language=language
-        )
+        self._language = language
+        self._task = task
+        self._tokenizers: dict[str, Any] = {}
         self._seek: int | None = None
         self._encoded: Any = None
         self._context: list[int] = []
 
+    def _tokenizer_for(self, segment: Segment) -> Any:  # noqa: ANN401
+        """The tokenizer of the language the segment was decoded in (its window's, when switched)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        code = segment.language or self._language
+        if code not in self._tokenizers:
+            multilingual = self._model.model.is_multilingual
+            self._tokenizers[code] = Tokenizer(
+                self._model.hf_tokenizer, multilingual, task=self._task, language=code
+            )
+        return self._tokenizers[code]
+
     def __call__(self, segment: Segment) -> tuple[TokenLogprob, ...]:
         from faster_whisper.audio import pad_or_trim
 
+        self._tokenizer = self._tokenizer_for(segment)
         text = [t for t in segment.tokens if t < self._tokenizer.eot]
         if not text:
             return ()
@@ -88,15 +99,29 @@ class FasterScorer:
             self._seek, self._context = segment.seek, []
         frames = max(1, min(N_FRAMES, self._features.shape[-1] - segment.seek) // 2)
         start = list(self._tokenizer.sot_sequence) + self._context[-223:]
-        result = self._model.model.align(self._encoded, start, [text], frames)[0]
         self._context += text
-        probs = np.asarray(result.text_token_probs[: len(text)], dtype=np.float64)
-        logprobs = np.log(np.clip(probs, 1e-30, 1.0))
-        hf = self._model.hf_tokenizer
-        return tuple(
-            token_record(bytes(_BYTE_DECODER[c] for c in hf.id_to_token(t)), float(lp))
-            for t, lp in zip(text, logprobs, strict=False)
-        )
+        return faster_token_logprobs(self._model, self._encoded, start, text, frames)
+
+
+def faster_token_logprobs(
+    model: Any,  # noqa: ANN401 - faster-whisper's WhisperModel
+    encoded: Any,  # noqa: ANN401 - its encoder output (a CTranslate2 StorageView)
+    start: list[int],
+    text: list[int],
+    frames: int,
+) -> tuple[TokenLogprob, ...]:
+    """The log-probability of each of `text`'s tokens after `start`, by CTranslate2's `align`
+    over `frames` encoder frames of speech."""
+    if not text:
+        return ()
+    result = model.model.align(encoded, start, [text], max(1, frames))[0]
+    probs = np.asarray(result.text_token_probs[: len(text)], dtype=np.float64)
+    logprobs = np.log(np.clip(probs, 1e-30, 1.0))
+    hf = model.hf_tokenizer
+    return tuple(
+        token_record(bytes(_BYTE_DECODER[c] for c in hf.id_to_token(t)), float(lp))
+        for t, lp in zip(text, logprobs, strict=False)
+    )
 
 
 class TorchScorer:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from whisper_api.engine.checkpoints import load_whisper_model
-from whisper_api.engine.languages import pick_language
+from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.logprobs import TorchScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
@@ -83,21 +83,37 @@ class OpenAIWhisperTranscriber(LoadedModel):
 
     def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
         """The most likely language of the first 30 s (among `allowed` when given)."""
+        return pick_language(self._probabilities(AudioReader(audio).read(0.0, 30.0)), allowed)
+
+    def _probabilities(self, samples: np.ndarray) -> list[tuple[str, float]]:
+        """Each language's probability for the first 30 s of `samples`."""
         import whisper
 
         mel = whisper.log_mel_spectrogram(
-            AudioReader(audio).read(0.0, 30.0), self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
+            samples[: whisper.audio.N_SAMPLES], self._model.dims.n_mels, padding=whisper.audio.N_SAMPLES
         )
         segment = whisper.pad_or_trim(mel, whisper.audio.N_FRAMES).to(self._model.device)
         if self.device.fp16:
             segment = segment.half()
         with self._lock:
             _, probs = self._model.detect_language(segment)
-        return pick_language(((code, float(p)) for code, p in probs.items()), allowed)
+        return [(code, float(p)) for code, p in probs.items()]
 
     def decode(
-        self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
+        self,
+        samples: np.ndarray,
+        options: TranscriptionOptions,
+        language: str,
+        prompt: str | None,
+        switch: LanguageSwitch | None = None,
     ) -> Iterator[Segment]:
+        if switch is not None:
+            # openai-whisper's transcribe() keeps one language per call: detect the chunk's (the
+            # server's chunks are one 30 s window), at the cost of one more encoder pass. Earlier
+            # text in another language would pull this chunk into that one: it is not used.
+            before = switch.current
+            language = switch.choose(self._probabilities(samples))
+            prompt = prompt if language == before else None
         segments = self._decode(samples, options, language, prompt)
         if not options.logprobs:
             return segments
@@ -134,7 +150,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
                 **kwargs,
             )
         for index, segment in enumerate(result["segments"]):
-            yield segment_from(index, segment)
+            yield segment_from(index, segment, language)
 
 
 def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:

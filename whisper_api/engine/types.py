@@ -73,6 +73,15 @@ class TranscriptionOptions:
     vad: VadSettings | None = None
     #: Score every decoded text token (one extra encoder pass per 30 s window).
     logprobs: bool = False
+    #: The segments are sent as they are decoded: batched decoding starts with a short window alone,
+    #: so the first words come soon.
+    streamed: bool = False
+    #: One live utterance (a Realtime commit): decoded for latency where the engine can
+    #: (engine/utterance.py), else as any audio.
+    live: bool = False
+    #: A live utterance decoded at a pause in speech, a guess the caller may throw away: only the
+    #: quick greedy decode, or `SpeculationDeclined` when that cannot give a text Whisper accepts.
+    speculative: bool = False
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -145,6 +154,8 @@ class Segment:
     logprobs: tuple[TokenLogprob, ...] = ()
     #: Who spoke it, when diarized (`A`, `B`, ... or a known speaker's name).
     speaker: str | None = None
+    #: The language it was decoded in (None: the transcription's).
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +199,7 @@ class Transcriber(Protocol):
         ...
 
 
-def segment_from(index: int, fields: Mapping[str, Any]) -> Segment:
+def segment_from(index: int, fields: Mapping[str, Any], language: str | None = None) -> Segment:
     """A segment from an engine's own segment fields (openai-whisper's names, which both engines use)."""
     return Segment(
         id=index,
@@ -205,6 +216,7 @@ def segment_from(index: int, fields: Mapping[str, Any]) -> Segment:
             Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
             for w in fields.get("words") or ()
         ),
+        language=language,
     )
 
 

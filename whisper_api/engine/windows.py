@@ -6,10 +6,12 @@ decoder reads as "nothing more here" (a single timestamp at the end, or a no-spe
 jumps over the rest of that window: on long audio that switches language this silently drops whole
 passages. This driver fixes both, for any engine that can decode a short array:
 
-- the audio goes to the engine in chunks of at most `chunk_seconds` (one 30 s window by default);
-  the next chunk starts where the last segment ended, as Whisper's own seek does, but never a
-  whole window later when the decoder stopped early; a segment that a longer chunk's cut may have
-  cut short is decoded again, whole, with the next chunk;
+- the audio goes to the engine in chunks of at most `chunk_seconds` (one 30 s window by default),
+  cut in a pause that a voice activity detector finds in the chunk's last two thirds, so no word
+  is cut and a change of speaker or language at a pause starts a new chunk (its language is
+  detected on its own); the next chunk starts where the last segment ended, as Whisper's own seek
+  does, but never a whole window later when the decoder stopped early; where no pause was found, a
+  segment that the cut may have cut short is decoded again, whole, with the next chunk;
 - the text of confident segments conditions the next chunk, as the engine conditions each window
   on the previous one; an unsure window (another language forced into this one, noise) keeps only
   its first segment and conditions nothing, so it cannot run on over the speech that follows;
@@ -44,6 +46,8 @@ MAX_WINDOW_TOKENS = 220
 ChunkDecoder = Callable[[np.ndarray, "str | None"], Iterator[Segment]]
 #: Speech spans (start, end), in seconds, inside the samples given.
 SpeechFinder = Callable[[np.ndarray], list[tuple[float, float]]]
+#: Pauses (start, end), in seconds, inside the samples given: the silences between speech.
+PauseFinder = Callable[[np.ndarray], list[tuple[float, float]]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,12 @@ class WindowPolicy:
     #: most tokens decoded for one window at one temperature, so no input (a repeated prompt,
     #: noise, NaN samples) makes a window cost more than a fixed multiple of a normal one
     max_window_tokens: int = 220
+    #: with no language in the request, decode each window in its own detected language
+    language_per_window: bool = True
+    #: a chunk is cut in a pause found after this share of its length (else at its full length)
+    earliest_cut: float = 1 / 3
+    #: a segment this long with under 2 tokens per second skipped speech: decoded again
+    sparse_seconds: float = 8.0
 
     @property
     def window_tokens(self) -> int:
@@ -77,25 +87,33 @@ def transcribe_windowed(
     find_speech: SpeechFinder,
     policy: WindowPolicy,
     prompt: str | None = None,
+    find_pauses: PauseFinder | None = None,
 ) -> Iterator[Segment]:
     """Segments of the whole audio in time order, numbered from 0, with absolute times."""
-    return _Transcription(audio, decode, find_speech, policy).run(prompt)
+    return _Transcription(audio, decode, find_speech, policy, find_pauses).run(prompt)
 
 
 class _Transcription:
     """One windowed transcription: where it has reached, and the text that conditions the next chunk."""
 
     def __init__(
-        self, audio: Audio, decode: ChunkDecoder, find_speech: SpeechFinder, policy: WindowPolicy
+        self,
+        audio: Audio,
+        decode: ChunkDecoder,
+        find_speech: SpeechFinder,
+        policy: WindowPolicy,
+        find_pauses: PauseFinder | None = None,
     ) -> None:
         self.reader = AudioReader(audio)
         self.duration = audio.duration
         self.decode = decode
         self.find_speech = find_speech
+        self.find_pauses = find_pauses
         self.policy = policy
         self.count = 0
         self.last_end = 0.0
         self.context: list[str] = []
+        self.context_language: str | None = None
 
     def run(self, prompt: str | None) -> Iterator[Segment]:
         policy = self.policy
@@ -105,7 +123,7 @@ class _Transcription:
         self.context = [prompt.strip() + " "] if prompt else []
         try:
             while pos < self.duration:
-                cut = min(pos + policy.chunk_seconds, self.duration)
+                cut, in_pause = self.cut_after(pos)
                 final = cut >= self.duration
                 crossing: float | None = None
                 segments = self.decode(self.reader.read(pos, cut), conditioning)
@@ -114,6 +132,7 @@ class _Transcription:
                         segment = _shifted(raw, pos)
                         if (
                             not final
+                            and not in_pause
                             and segment.end > cut - policy.edge_seconds
                             and segment.start > pos + 1.0
                         ):
@@ -126,6 +145,11 @@ class _Transcription:
                             # over what follows: keep its first segment, decode the rest afresh.
                             crossing = segment.start
                             break
+                        if self.sparse(segment):
+                            # A long segment with a few words: the decoder jumped over the speech in
+                            # it (a timestamp failure); its stretch is decoded again on its own.
+                            yield from self.fill(max(self.last_end, pos), segment.end)
+                            continue
                         yield from self.fill(max(self.last_end, pos), segment.start)
                         yield self.emit(segment)
                         self.condition_on(segment)
@@ -147,6 +171,24 @@ class _Transcription:
         finally:
             self.reader.close()
 
+    def cut_after(self, pos: float) -> tuple[float, bool]:
+        """Where the chunk from `pos` ends, and whether that is in a pause (no word is cut there)."""
+        end = min(pos + self.policy.chunk_seconds, self.duration)
+        if end >= self.duration or self.find_pauses is None:
+            return end, end >= self.duration
+        earliest = self.policy.chunk_seconds * self.policy.earliest_cut
+        pauses = [p for p in self.find_pauses(self.reader.read(pos, end)) if p[1] >= earliest]
+        if not pauses:
+            return end, False
+        start, stop = pauses[-1]
+        return pos + max(earliest, (start + stop) / 2), True
+
+    def sparse(self, segment: Segment) -> bool:
+        """Too little text for its length: in tokens, which speech yields at 3-6 a second in any
+        language (words and characters depend on the script)."""
+        seconds = segment.end - segment.start
+        return seconds >= self.policy.sparse_seconds and len(segment.tokens) < 2 * seconds
+
     def emit(self, segment: Segment) -> Segment:
         segment = dataclasses.replace(segment, id=self.count)
         self.count += 1
@@ -154,6 +196,10 @@ class _Transcription:
         return segment
 
     def condition_on(self, segment: Segment) -> None:
+        if segment.language != self.context_language:
+            if self.context_language is not None:
+                self.context.clear()  # text in one language would pull the next chunk into it
+            self.context_language = segment.language
         if (
             segment.temperature > PROMPT_RESET_TEMPERATURE
             or segment.avg_logprob < self.policy.condition_min_logprob
@@ -237,6 +283,25 @@ def speech_spans(samples: np.ndarray) -> list[tuple[float, float]]:
         (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
         for chunk in get_speech_timestamps(samples, VadOptions())
     ]
+
+
+#: Shortest silence a chunk is cut in, and the speech kept on each side of the cut (ms).
+PAUSE_MS = 300
+PAUSE_PAD_MS = 100
+
+
+def pauses(samples: np.ndarray) -> list[tuple[float, float]]:
+    """The silences of at least PAUSE_MS between Silero VAD's speech spans, and the samples' silent
+    end (a chunk may be cut anywhere in them), in seconds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=PAUSE_MS, speech_pad_ms=PAUSE_PAD_MS)
+    spans = [
+        (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in get_speech_timestamps(samples, options)
+    ]
+    edges = [0.0, *(t for span in spans for t in span), len(samples) / SAMPLE_RATE]
+    silences = list(zip(edges[::2], edges[1::2], strict=True))
+    return [(a, b) for a, b in silences if b - a >= PAUSE_MS / 1000]
 
 
 def _shifted(segment: Segment, offset: float) -> Segment:

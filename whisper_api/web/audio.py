@@ -135,6 +135,7 @@ def _options(
         keywords=tuple(params["keywords"]),
         vad=chunking if isinstance(chunking, VadSettings) else None,
         logprobs=wants_logprobs(params),
+        streamed=params["stream"],
     )
 
 

@@ -112,9 +112,11 @@ def render_logprobs(segments: Iterable[Segment]) -> list[dict[str, Any]]:
     ]
 
 
-def render_languages(info: TranscriptionInfo) -> list[dict[str, str]]:
-    """gpt-transcribe's `languages: [{code}]`: the language the transcript was decoded in."""
-    return [{"code": info.language}] if info.language else []
+def render_languages(info: TranscriptionInfo, segments: Iterable[Segment]) -> list[dict[str, str]]:
+    """gpt-transcribe's `languages: [{code}]`: the languages the transcript was decoded in, in the
+    order they first came (a window decoded in its own detected language names its own)."""
+    codes = [s.language or info.language for s in segments if s.text.strip()] or [info.language]
+    return [{"code": code} for code in dict.fromkeys(codes) if code]
 
 
 def render_transcript(
@@ -139,5 +141,5 @@ def render_transcript(
     if logprobs:
         body["logprobs"] = render_logprobs(transcript.segments)
     if languages:
-        body["languages"] = render_languages(transcript.info)
+        body["languages"] = render_languages(transcript.info, transcript.segments)
     return json_response(_JSON.dump(body))

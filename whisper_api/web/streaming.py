@@ -100,7 +100,7 @@ def _transcript_frames(
     if logprobs:
         done["logprobs"] = render_logprobs(decoded)
     if languages:
-        done["languages"] = render_languages(info)
+        done["languages"] = render_languages(info, decoded)
     if counter is not None:
         done["usage"] = token_usage(info, decoded, counter, prompt)
     yield sse(done)

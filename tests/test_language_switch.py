@@ -1,0 +1,68 @@
+"""Per-window languages and pause cuts: the rules, on real audio and Silero VAD (no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.languages import LanguageSwitch
+from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment
+from whisper_api.engine.windows import WindowPolicy, pauses, transcribe_windowed
+
+
+def test_a_sure_window_switches_and_an_unsure_one_keeps_the_language_before() -> None:
+    switch = LanguageSwitch("en")
+    assert switch.choose([("de", 0.84), ("en", 0.16)]) == "de"
+    assert switch.choose([("en", 0.4), ("nn", 0.3), ("de", 0.3)]) == "de"
+    assert switch.choose([("en", 0.98)]) == "en"
+
+
+def test_allowed_languages_bound_the_choice() -> None:
+    switch = LanguageSwitch("en", allowed=("en", "fr"))
+    assert switch.choose([("de", 0.9), ("fr", 0.06), ("en", 0.04)]) == "en"  # fr is not sure enough
+    assert switch.choose([("de", 0.2), ("fr", 0.7)]) == "fr"
+
+
+def test_pauses_are_the_silences_between_speech(audio_dir: Path) -> None:
+    jfk = decode_audio((audio_dir / "jfk.flac").read_bytes()).samples
+    silence = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+    found = pauses(np.concatenate([jfk, silence, jfk]))
+    jfk_seconds = len(jfk) / SAMPLE_RATE
+    # the 2 s of silence (and jfk's own trailing quiet) is one pause; jfk's inner pauses are others
+    assert any(a <= jfk_seconds + 0.1 and b >= jfk_seconds + 1.9 for a, b in found), found
+    assert all(b - a >= 0.3 for a, b in found)
+    assert pauses(np.zeros(5 * SAMPLE_RATE, dtype=np.float32)) == [(0.0, 5.0)]
+
+
+def _segment(start: float, end: float, text: str) -> Segment:
+    return Segment(0, 0, start, end, text, tuple(range(len(text.split()) * 2)), 0.0, -0.1, 1.0, 0.0)
+
+
+def test_chunks_are_cut_in_the_last_pause_and_the_next_starts_there(audio_dir: Path) -> None:
+    """The driver hands the engine chunks that end in a pause; a segment ending right before such
+    a cut is kept (it is complete), not decoded again with the next chunk."""
+    jfk = decode_audio((audio_dir / "jfk.flac").read_bytes()).samples
+    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    audio = Audio(np.concatenate([jfk, gap, jfk, gap, jfk, gap, jfk]))  # 48 s
+    chunks: list[tuple[float, float]] = []
+    position = [0.0]
+
+    def decode(samples: np.ndarray, prompt: str | None) -> object:
+        seconds = len(samples) / SAMPLE_RATE
+        chunks.append((position[0], position[0] + seconds))
+        # one segment per chunk, ending just before its end (what a decoder gives for speech that
+        # runs to the cut); the driver shifts times by the chunk's start
+        yield _segment(0.0, seconds - 0.5, "words " * int(seconds * 3))
+
+    policy = WindowPolicy(chunk_seconds=30.0)
+    segments = []
+    for segment in transcribe_windowed(audio, decode, lambda s: [], policy, find_pauses=pauses):
+        segments.append(segment)
+        position[0] = segment.end  # the next chunk starts where this segment ended
+    first_end = chunks[0][1]
+    assert 10.0 <= first_end < 30.0  # cut in a pause, not at 30 s
+    silent = [(a, b) for a, b in pauses(audio.samples) if a <= first_end <= b]
+    assert silent, f"cut at {first_end:.2f} s is not in a pause"
+    assert len(segments) == len(chunks)  # each chunk's segment kept: none decoded twice
