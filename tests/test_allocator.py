@@ -51,11 +51,11 @@ def probe(threshold_kb: int, **env: str) -> list[str]:
     return done.stdout.split()
 
 
-def test_a_model_weights_get_mappings_of_their_own_and_requests_buffers_do_not() -> None:
+def test_weights_loaded_get_mappings_of_their_own_and_request_buffers_do_not() -> None:
     assert probe(256) == ["1", "0", "1"]
 
 
-def test_glibc_own_threshold_puts_a_later_model_weights_in_the_heap() -> None:
+def test_with_glibc_own_threshold_later_weights_land_in_the_heap() -> None:
     assert probe(0) == ["0", "0", "1"]
 
 
