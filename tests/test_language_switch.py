@@ -66,3 +66,24 @@ def test_chunks_are_cut_in_the_last_pause_and_the_next_starts_there(audio_dir: P
     silent = [(a, b) for a, b in pauses(audio.samples) if a <= first_end <= b]
     assert silent, f"cut at {first_end:.2f} s is not in a pause"
     assert len(segments) == len(chunks)  # each chunk's segment kept: none decoded twice
+
+
+def test_a_chunk_with_no_speech_is_not_decoded(audio_dir: Path) -> None:
+    """Whisper invents text over silence and noise (a "you", digit strings) and spends a window's
+    work on it: a chunk where the VAD hears nobody is skipped."""
+    jfk = decode_audio((audio_dir / "jfk.flac").read_bytes()).samples
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(70 * SAMPLE_RATE) * 0.003).astype(np.float32)
+    audio = Audio(np.concatenate([jfk, noise, jfk]))  # 92 s: speech, 70 s of quiet noise, speech
+    decoded: list[float] = []
+
+    def decode(samples: np.ndarray, prompt: str | None) -> object:
+        decoded.append(len(samples) / SAMPLE_RATE)
+        yield _segment(0.0, min(10.5, len(samples) / SAMPLE_RATE), "words " * 30)
+
+    policy = WindowPolicy(chunk_seconds=30.0)
+    segments = list(transcribe_windowed(audio, decode, lambda s: [], policy, find_pauses=pauses))
+    # the first chunk (jfk, then noise: cut at its full length) and the last one (from the end of
+    # the skipped noise to the end) are decoded; the two 30 s chunks of noise between are not
+    assert decoded == [30.0, 92.0 - 70.5], decoded
+    assert [round(s.start, 1) for s in segments] == [0.0, 70.5]

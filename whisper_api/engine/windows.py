@@ -7,7 +7,7 @@ jumps over the rest of that window: on long audio that switches language this si
 passages. This driver fixes both, for any engine that can decode a short array:
 
 - the audio goes to the engine in chunks of at most `chunk_seconds` (one 30 s window by default),
-  cut in a pause that a voice activity detector finds in the chunk's last two thirds, so no word
+  cut in the longest pause a voice activity detector finds in its last two thirds, so no word
   is cut and a change of speaker or language at a pause starts a new chunk (its language is
   detected on its own); the next chunk starts where the last segment ended, as Whisper's own seek
   does, but never a whole window later when the decoder stopped early; where no pause was found, a
@@ -123,8 +123,11 @@ class _Transcription:
         self.context = [prompt.strip() + " "] if prompt else []
         try:
             while pos < self.duration:
-                cut, in_pause = self.cut_after(pos)
+                cut, in_pause, silent = self.cut_after(pos)
                 final = cut >= self.duration
+                if silent:
+                    pos = cut
+                    continue
                 crossing: float | None = None
                 segments = self.decode(self.reader.read(pos, cut), conditioning)
                 try:
@@ -156,7 +159,9 @@ class _Transcription:
                 finally:
                     _close(segments)
                 if final:
-                    yield from self.fill(max(self.last_end, pos), self.duration)
+                    # Nothing follows to pick up speech the decoder left at the very end.
+                    tail = self.policy.min_speech_seconds
+                    yield from self.fill(max(self.last_end, pos), self.duration, min_gap=tail)
                     return
                 if self.last_end > pos + policy.edge_seconds:
                     # The next chunk starts where the transcript stops, not a whole window later
@@ -171,17 +176,28 @@ class _Transcription:
         finally:
             self.reader.close()
 
-    def cut_after(self, pos: float) -> tuple[float, bool]:
-        """Where the chunk from `pos` ends, and whether that is in a pause (no word is cut there)."""
+    def cut_after(self, pos: float) -> tuple[float, bool, bool]:
+        """Where the chunk from `pos` ends, whether that is in a pause (no word is cut there), and
+        whether the chunk holds no speech at all (it is not decoded: Whisper invents text over
+        silence and noise, and it costs a window's work for nothing)."""
         end = min(pos + self.policy.chunk_seconds, self.duration)
-        if end >= self.duration or self.find_pauses is None:
-            return end, end >= self.duration
+        if self.find_pauses is None:
+            return end, end >= self.duration, False
+        length = end - pos
+        found = self.find_pauses(self.reader.read(pos, end))
+        if len(found) == 1 and found[0][0] <= 0.0 and found[0][1] >= length - 0.01:
+            return end, True, True
+        if end >= self.duration:
+            return end, True, False
+        if found and found[-1][1] >= length - 0.01:
+            return end, True, False  # the chunk ends in silence: cut at its full length
         earliest = self.policy.chunk_seconds * self.policy.earliest_cut
-        pauses = [p for p in self.find_pauses(self.reader.read(pos, end)) if p[1] >= earliest]
+        pauses = [p for p in found if p[1] >= earliest]
         if not pauses:
-            return end, False
-        start, stop = pauses[-1]
-        return pos + max(earliest, (start + stop) / 2), True
+            return end, False, False
+        # The longest pause: a breath inside a sentence is short, the end of a sentence or a turn long.
+        start, stop = max(reversed(pauses), key=lambda p: min(p[1], length) - max(p[0], earliest))
+        return pos + max(earliest, (start + stop) / 2), True, False
 
     def sparse(self, segment: Segment) -> bool:
         """Too little text for its length: in tokens, which speech yields at 3-6 a second in any
@@ -208,9 +224,9 @@ class _Transcription:
         else:
             self.context.append(segment.text)
 
-    def fill(self, start: float, end: float) -> Iterator[Segment]:
+    def fill(self, start: float, end: float, min_gap: float | None = None) -> Iterator[Segment]:
         """Decode speech the decoder jumped over between `start` and `end` (nothing when silent)."""
-        if end - start <= self.policy.gap_seconds:
+        if end - start <= (self.policy.gap_seconds if min_gap is None else min_gap):
             return
         stretch = self.reader.read(start, end)
         spans = self.find_speech(stretch)
