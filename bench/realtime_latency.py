@@ -1,13 +1,15 @@
 """Realtime transcription latency: 1 and 4 sessions streaming speech paced as it is spoken.
 
-Usage: .venv/bin/python -m bench.realtime_latency [--model base] [--sessions 1 4] [--rounds 2]
-Starts the real server (gunicorn, one worker, 8 threads) and streams `jfk.flac` (`--rounds` times,
-each followed by 1.5 s of silence) per session through the official Python SDK with server VAD
-(OpenAI's defaults: threshold 0.5, 300 ms padding, 500 ms silence). Per utterance it measures the
-time from the end of speech (the moment the client had sent the audio up to `audio_end_ms`) and
-from `speech_stopped` (the server's commit, 500 ms of silence later) to the first delta and to
-`completed`; the worker's CPU time per second of audio; and the word error rate of each session's
-joined transcript against the reference.
+Usage: .venv/bin/python -m bench.realtime_latency [--model base] [--sessions 1 4] [--rounds 2] [--show]
+Starts the real server (gunicorn, one worker, 8 threads) twice, the baseline first
+(WHISPER_API_REALTIME_QUICK_DECODE=0: each utterance a full 30 s window once committed) unless
+`--no-baseline`, then with the quick road (encoded at its own length, decoded from the pause).
+Each run streams `jfk.flac` (`--rounds` times, each followed by 1.5 s of silence) per session
+through the official Python SDK with server VAD (OpenAI's defaults: threshold 0.5, 300 ms
+padding, 500 ms silence). Per utterance it measures the time from the end of speech (the moment
+the client had sent the audio up to `audio_end_ms`) and from `speech_stopped` (the server's
+commit, 500 ms of silence later) to the first delta and to `completed`; the worker's CPU time per
+second of audio; and the word error rate of each session's joined transcript against the reference.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ async def one_session(url: str, pcm: bytes, rounds: int) -> dict[str, Any]:
         "from_stopped": [done[i] - stopped[i] for i in done],
         "first_from_stopped": [first[i] - stopped[i] for i in done if i in first],
         "wer": word_error_rate(" ".join([JFK_TEXT] * rounds), " ".join(texts)),
+        "texts": texts,
     }
 
 
@@ -80,10 +83,47 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--sessions", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--show", action="store_true", help="print each session's transcripts")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the full-window baseline")
     args = parser.parse_args()
     pcm = pcm16(AUDIO.read_bytes())
+    modes = (
+        [("quick road", "1")] if args.no_baseline else [("full window (baseline)", "0"), ("quick road", "1")]
+    )
+    rows = []
+    for mode, quick in modes:
+        rows += [(mode, *row) for row in _measure(args, pcm, quick)]
+    load = os.getloadavg()[0]
+    print(  # noqa: T201
+        f"{args.model}, {os.cpu_count()} CPU cores ({platform.machine()}), "
+        f"load average {load:.1f} at the end, jfk.flac x{args.rounds} per session paced in 40 ms chunks, "
+        "server VAD defaults, beam 1, int8"
+    )
+    print(  # noqa: T201
+        "| decoding | sessions | utterances | to completed from speech end p50 / p95 "
+        "| from speech_stopped p50 / p95 | first delta from speech end p50 / p95 | CPU s per audio s | WER |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")  # noqa: T201
+    for mode, count, m, cpu, wer in rows:
+        print(  # noqa: T201
+            f"| {mode} | {count} | {len(m['from_stopped'])} "
+            f"| {percentile(m['from_speech_end'], 0.5):.2f} / {percentile(m['from_speech_end'], 0.95):.2f} s "
+            f"| {percentile(m['from_stopped'], 0.5):.2f} / {percentile(m['from_stopped'], 0.95):.2f} s "
+            f"| {percentile(m['first_from_speech_end'], 0.5):.2f} / "
+            f"{percentile(m['first_from_speech_end'], 0.95):.2f} s "
+            f"| {cpu:.3f} | {wer:.1%} |"
+        )
+
+
+def _measure(args: argparse.Namespace, pcm: bytes, quick: str) -> list[tuple[int, dict, float, float]]:
+    """Start a server (the quick road on or off), warm it, run each session count on it."""
     log = Path(tempfile.mkdtemp(prefix="bench-realtime-")) / "server.log"
-    server = ServerProcess({"WHISPER_MODEL": args.model, "WHISPER_API_THREADS": "8"}, log).start()
+    env = {
+        "WHISPER_MODEL": args.model,
+        "WHISPER_API_THREADS": "8",
+        "WHISPER_API_REALTIME_QUICK_DECODE": quick,
+    }
+    server = ServerProcess(env, log).start()
     rows = []
     try:
         assert server.process is not None
@@ -97,31 +137,15 @@ def main() -> None:
             cpu_seconds = used.user + used.system - cpu.user - cpu.system
             audio_seconds = count * args.rounds * (len(pcm) / 48_000 + 1.5)
             merged = {key: [v for r in results for v in r[key]] for key in results[0] if key != "wer"}
+            if args.show:
+                for r in results:
+                    print(f"  quick={quick}, {count} sessions, WER {r['wer']:.1%}: {' | '.join(r['texts'])}")  # noqa: T201
             rows.append(
                 (count, merged, cpu_seconds / audio_seconds, statistics.mean(r["wer"] for r in results))
             )
     finally:
         server.stop()
-    load = os.getloadavg()[0]
-    print(  # noqa: T201
-        f"{args.model}, {os.cpu_count()} CPU cores ({platform.machine()}), "
-        f"load average {load:.1f} at the end, jfk.flac x{args.rounds} per session paced in 40 ms chunks, "
-        "server VAD defaults, beam 1, int8"
-    )
-    print(  # noqa: T201
-        "| sessions | utterances | to completed from speech end p50 / p95 | from speech_stopped p50 / p95 "
-        "| first delta from speech end p50 / p95 | CPU s per audio s | WER |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- |")  # noqa: T201
-    for count, m, cpu, wer in rows:
-        print(  # noqa: T201
-            f"| {count} | {len(m['from_stopped'])} "
-            f"| {percentile(m['from_speech_end'], 0.5):.2f} / {percentile(m['from_speech_end'], 0.95):.2f} s "
-            f"| {percentile(m['from_stopped'], 0.5):.2f} / {percentile(m['from_stopped'], 0.95):.2f} s "
-            f"| {percentile(m['first_from_speech_end'], 0.5):.2f} / "
-            f"{percentile(m['first_from_speech_end'], 0.95):.2f} s "
-            f"| {cpu:.3f} | {wer:.1%} |"
-        )
+    return rows
 
 
 async def _many(url: str, pcm: bytes, rounds: int, count: int) -> list[dict[str, Any]]:

@@ -19,15 +19,14 @@ from whisper_api.engine.types import ModelSearch, Transcriber, TranscriptionOpti
 
 pytestmark = pytest.mark.multilingual
 CLIPS = ("jfk.flac", "multilingual.mp3")
-#: The clip's German half is forced into English (the language is detected on its English start); in
-#: the windowed decoding (issue 17) openai-whisper's token limit then cuts a repetition loop
-#: ("to understand, to understand, ...") mid-way and the next window repeats its tail, which
-#: faster-whisper does not: a known defect of the windowed decoding, open in issue 17.
+#: With each window decoded in its own language, both engines write the German half in German and
+#: agree on the first 131 words; near the end one German word differs ("the"/"in"), and the
+#: same-words test asks for every word: a known difference, open in issue 17.
 PARITY_CLIPS = (
     "jfk.flac",
     pytest.param(
         "multilingual.mp3",
-        marks=pytest.mark.xfail(reason="windowed openai-whisper repeats a cut loop (issue 17)", strict=False),
+        marks=pytest.mark.xfail(reason="one German word differs near the end (issue 17)", strict=False),
     ),
 )
 THREADS = Settings().cpu_count
@@ -96,7 +95,10 @@ def test_same_words_as_faster_whisper_float32(results: dict, clip: str) -> None:
 
 @pytest.mark.parametrize("clip", PARITY_CLIPS)
 def test_word_times_match_faster_whisper_float32(results: dict, clip: str) -> None:
-    assert median_shift(results["openai-whisper"][clip], results["float32"][clip]) <= 0.05
+    """The times of the words both engines agree on (all of them on jfk)."""
+    ours, theirs = matching_words(results["openai-whisper"][clip], results["float32"][clip])
+    assert len(ours) >= 0.95 * len(results["openai-whisper"][clip])
+    assert median_shift(ours, theirs) <= 0.05
 
 
 @pytest.mark.parametrize("clip", PARITY_CLIPS)

@@ -9,7 +9,16 @@ import pytest
 from tests.support.live import pcm16
 from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.pcm import InputFormat, PcmDecoder, _alaw_table, _mulaw_table
-from whisper_api.engine.turns import InputBuffer, SpeechStarted, SpeechStopped, StreamingVad, TurnDetection
+from whisper_api.engine.turns import (
+    InputBuffer,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    StreamingVad,
+    TurnDetection,
+    TurnEvent,
+)
 
 
 def test_g711_tables_match_the_itu_reference_points() -> None:
@@ -50,12 +59,12 @@ def test_streaming_vad_scores_equal_whole_recording_scores(jfk_bytes: bytes) -> 
     assert np.allclose(whole, streamed, atol=1e-5)
 
 
-def _turns(samples: np.ndarray, detection: TurnDetection) -> list[SpeechStarted | SpeechStopped]:
+def _turns(samples: np.ndarray, detection: TurnDetection, *, pauses: bool = False) -> list[TurnEvent]:
     buffer = InputBuffer(detection)
     events = []
     for i in range(0, len(samples), 640):  # 40 ms chunks
         events += buffer.append(samples[i : i + 640])
-    return events
+    return events if pauses else [e for e in events if isinstance(e, SpeechStarted | SpeechStopped)]
 
 
 def test_two_utterances_separated_by_silence_are_two_turns(jfk_bytes: bytes) -> None:
@@ -99,3 +108,27 @@ def test_manual_buffer_commits_everything_and_clears() -> None:
     buffer.append(np.ones(800, dtype=np.float32))
     buffer.clear()
     assert buffer.commit().duration == 0
+
+
+def test_a_pause_gives_the_utterance_so_far_and_the_stop_that_follows_holds_the_same_speech(
+    jfk_bytes: bytes,
+) -> None:
+    speech = decode_audio(jfk_bytes).samples
+    events = _turns(
+        np.concatenate([speech, np.zeros(16_000, dtype=np.float32)]), TurnDetection(), pauses=True
+    )
+    kinds = [type(e) for e in events]
+    stops = [i for i, kind in enumerate(kinds) if kind is SpeechStopped]
+    assert len(stops) >= 3  # jfk's phrases, with OpenAI's 500 ms of silence
+    for i in stops:  # every stop follows a pause, with no resumption between them
+        paused = max(j for j in range(i) if kinds[j] is SpeechPaused)
+        assert SpeechResumed not in kinds[paused:i] and SpeechStarted not in kinds[paused:i]
+        pause, stop = events[paused], events[i]
+        assert isinstance(pause, SpeechPaused) and isinstance(stop, SpeechStopped)
+        # The pause came 150 ms into the silence, the stop 500 ms: the same speech, less silence.
+        assert stop.audio.duration - pause.audio.duration == pytest.approx(0.35, abs=0.04)
+        assert np.array_equal(pause.audio.samples, stop.audio.samples[: pause.audio.frames])
+    # "Ask not ... what": a pause shorter than the turn's silence, then speech again.
+    assert SpeechResumed in kinds
+    resumed = kinds.index(SpeechResumed)
+    assert kinds[resumed - 1] is SpeechPaused

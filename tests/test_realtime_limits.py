@@ -1,11 +1,13 @@
-"""Realtime sessions at their limits: refused at the handshake when the worker is full or the key is
-wrong, closed with an `error` event and a close code when idle, too long or holding too much audio,
-cleaned up when the client vanishes, and finished (last transcript, then 1001) on SIGTERM."""
+"""Realtime sessions at their limits: refused at the handshake when the worker is full, told by an
+`error` event and close code 3000 when the key is missing or wrong (as OpenAI does), closed with an
+`error` event and a close code when idle, too long or holding too much audio, cleaned up when the
+client vanishes, and finished (last transcript, then 1001) on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 import requests
 from websockets.asyncio.client import ClientConnection, connect
@@ -109,15 +112,50 @@ def test_handshake_is_refused_with_429_when_the_worker_is_full(limited: ServerPr
     assert json.loads(refused.response.body)["error"]["code"] == "too_many_sessions"
 
 
-def test_missing_key_is_refused_at_the_handshake(limited: ServerProcess) -> None:
-    async def run() -> None:
-        async with _open(limited, headers={}):
-            pass
+async def _refusal(server: ServerProcess, **kwargs: Any) -> tuple[list[dict[str, Any]], int | None]:  # noqa: ANN401
+    """What a client with a bad key gets: the events before the close, and the close code."""
+    async with _open(server, **kwargs) as ws:
+        events = await _until_closed(ws)
+        return events, ws.close_code
 
-    with pytest.raises(InvalidStatus) as refused:
-        asyncio.run(run())
-    assert refused.value.response.status_code == 401
-    assert set(json.loads(refused.value.response.body)["error"]) == {"message", "type", "param", "code"}
+
+def test_missing_key_gets_an_error_event_and_close_3000(limited: ServerProcess) -> None:
+    events, code = asyncio.run(_refusal(limited, headers={}))
+    assert code == 3000
+    (event,) = events  # no session.created: nothing was opened
+    assert event["type"] == "error"
+    assert event["error"]["type"] == "invalid_request_error"
+    assert event["error"]["message"].startswith("You didn't provide an API key.")
+    assert set(event["error"]) == {"message", "type", "param", "code", "event_id"}
+
+
+def test_wrong_key_gets_invalid_api_key_and_close_3000_through_the_sdk(limited: ServerProcess) -> None:
+    async def run() -> tuple[list[Any], int | None]:
+        client = openai.AsyncOpenAI(base_url=limited.base_url + "/v1", api_key="sk-wrong-key-0123456789")
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            events = []
+            with contextlib.suppress(ConnectionClosed):
+                async for event in conn:
+                    events.append(event)
+            return events, conn._connection.close_code  # the SDK keeps the websockets connection
+
+    events, code = asyncio.run(run())
+    assert [e.type for e in events] == ["error"]
+    assert events[0].error.code == "invalid_api_key"
+    assert events[0].error.type == "invalid_request_error"
+    assert "sk-***789" in events[0].error.message  # masked, as OpenAI shows it
+    assert code == 3000
+
+
+def test_plain_http_with_a_wrong_key_is_still_401(limited: ServerProcess) -> None:
+    response = requests.post(
+        limited.base_url + "/v1/realtime/client_secrets",
+        headers={"Authorization": "Bearer sk-wrong-key-0123456789", "Upgrade": "websocket"},
+        json={"session": {"type": "transcription"}},
+        timeout=10,
+    )
+    assert response.status_code == 401  # only the WebSocket views answer over a socket
+    assert response.json()["error"]["code"] == "invalid_api_key"
 
 
 def test_browser_sub_protocol_carries_the_key_and_realtime_is_selected(limited: ServerProcess) -> None:
@@ -292,14 +330,9 @@ def test_client_secret_opens_a_realtime_session_and_nothing_else(limited: Server
 def test_forged_or_expired_secret_is_refused(limited: ServerProcess) -> None:
     expired = f"ek_{int(time.time()) - 5}_0011223344556677_{'0' * 40}"
     for secret in (expired, "ek_not_a_secret"):
-
-        async def run(value: str = secret) -> None:
-            async with _open(limited, headers={"Authorization": f"Bearer {value}"}):
-                pass
-
-        with pytest.raises(InvalidStatus) as refused:
-            asyncio.run(run())
-        assert refused.value.response.status_code == 401
+        events, code = asyncio.run(_refusal(limited, headers={"Authorization": f"Bearer {secret}"}))
+        assert code == 3000
+        assert [e["error"]["code"] for e in events] == ["invalid_api_key"]
 
 
 def test_beta_transcription_session_returns_a_client_secret(limited: ServerProcess) -> None:

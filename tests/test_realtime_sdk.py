@@ -255,3 +255,45 @@ def test_g711_mulaw_session_is_transcribed(live_url: str, jfk_bytes: bytes) -> N
     events = asyncio.run(run())
     assert events[1].session.audio.input.format.type == "audio/pcmu"
     assert word_errors(JFK_REFERENCE, events[-1].transcript) <= 2
+
+
+def test_logprobs_come_with_each_delta_and_the_completed_transcript(live_url: str, jfk_pcm: bytes) -> None:
+    async def run() -> list[Any]:
+        async with _client(live_url).realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            session = _ga_session({"type": "server_vad"})  # OpenAI's defaults: 500 ms of silence
+            await conn.session.update(
+                session={**session, "include": ["item.input_audio_transcription.logprobs"]}
+            )
+            pcm = jfk_pcm[: 2 * 24_000 * 44 // 10] + silence(1.2)  # "And so, my fellow Americans, ask not"
+            await send_paced(lambda a: conn.input_audio_buffer.append(audio=a), pcm)
+            return await _events_until(conn, 2)  # the speaker's pause cuts it in two
+
+    events = asyncio.run(run())
+    assert events[1].session.include == ["item.input_audio_transcription.logprobs"]
+    deltas = [e for e in events if e.type == "conversation.item.input_audio_transcription.delta"]
+    completed = [e for e in events if e.type == COMPLETED]
+    assert deltas and all(d.logprobs for d in deltas)
+    for delta in deltas:  # the SDK's LogProbProperties: each token's text, bytes and log-probability
+        assert "".join(p.token for p in delta.logprobs).strip() == delta.delta.strip()
+        assert all(p.bytes == list(p.token.encode()) and p.logprob <= 0 for p in delta.logprobs)
+    for item in completed:
+        mine = [d for d in deltas if d.item_id == item.item_id]
+        assert item.logprobs == [p for d in mine for p in d.logprobs]
+        assert "".join(p.token for p in item.logprobs).strip() == item.transcript
+    assert word_errors(JFK_OPENING, " ".join(c.transcript for c in completed)) <= 1
+
+
+def test_without_include_there_are_no_logprobs(live_url: str, jfk_pcm: bytes) -> None:
+    async def run() -> list[Any]:
+        async with _client(live_url).realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            await conn.session.update(session=_ga_session(None))
+            await send_paced(
+                lambda a: conn.input_audio_buffer.append(audio=a), jfk_pcm[: 2 * 24_000 * 2], speed=4
+            )
+            await conn.input_audio_buffer.commit()
+            return await _events_until(conn, 1)
+
+    events = asyncio.run(run())
+    assert all(
+        e.logprobs is None for e in events if e.type.startswith("conversation.item.input_audio_transcription")
+    )

@@ -338,6 +338,12 @@ class Settings:
         "Seconds of audio a Realtime session may hold uncommitted: server VAD commits it, without "
         "turn detection the session is closed",
     )
+    realtime_quick_decode: bool = _setting(
+        True,
+        "WHISPER_API_REALTIME_QUICK_DECODE",
+        "Realtime utterances decoded for latency (faster-whisper: encoded at their own length, "
+        "decoding started at pauses in speech); off: each as a full 30 s window once committed",
+    )
     voices_dir: Path | None = _setting(
         None,
         "WHISPER_API_VOICES_DIR",

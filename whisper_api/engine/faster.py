@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from whisper_api.engine import utterance
 from whisper_api.engine.batched import BatchedTranscription, BatchPolicy, pauses_and_speech
 from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.logprobs import FasterScorer, with_logprobs
@@ -83,8 +84,9 @@ class FasterWhisperTranscriber(LoadedModel):
     def transcribe(
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        """Batched decoding when the settings ask for it (`batched.py`), else window by window."""
-        if not self.batch.enabled:
+        """Batched decoding when the settings ask for it (`batched.py`), else window by window (and
+        a live utterance on its own road, `engine/utterance.py`)."""
+        if not self.batch.enabled or options.live:
             return super().transcribe(audio, options)
         from whisper_api.engine.faster_batch import FasterBatchDecoder
 
@@ -183,6 +185,9 @@ class FasterWhisperTranscriber(LoadedModel):
             multilingual=switch is not None,
         )
         return _converted(segments, switch)
+
+    def decode_utterance(self, samples: np.ndarray, options: TranscriptionOptions) -> utterance.Outcome:
+        return utterance.decode_short(self._model, samples, options, self.windows.window_tokens)
 
     def _hotwords(self, keywords: tuple[str, ...]) -> str | None:
         """The keywords that fit MAX_HOTWORD_TOKENS, in the order given (the rest would overflow the

@@ -99,15 +99,29 @@ class FasterScorer:
             self._seek, self._context = segment.seek, []
         frames = max(1, min(N_FRAMES, self._features.shape[-1] - segment.seek) // 2)
         start = list(self._tokenizer.sot_sequence) + self._context[-223:]
-        result = self._model.model.align(self._encoded, start, [text], frames)[0]
         self._context += text
-        probs = np.asarray(result.text_token_probs[: len(text)], dtype=np.float64)
-        logprobs = np.log(np.clip(probs, 1e-30, 1.0))
-        hf = self._model.hf_tokenizer
-        return tuple(
-            token_record(bytes(_BYTE_DECODER[c] for c in hf.id_to_token(t)), float(lp))
-            for t, lp in zip(text, logprobs, strict=False)
-        )
+        return faster_token_logprobs(self._model, self._encoded, start, text, frames)
+
+
+def faster_token_logprobs(
+    model: Any,  # noqa: ANN401 - faster-whisper's WhisperModel
+    encoded: Any,  # noqa: ANN401 - its encoder output (a CTranslate2 StorageView)
+    start: list[int],
+    text: list[int],
+    frames: int,
+) -> tuple[TokenLogprob, ...]:
+    """The log-probability of each of `text`'s tokens after `start`, by CTranslate2's `align`
+    over `frames` encoder frames of speech."""
+    if not text:
+        return ()
+    result = model.model.align(encoded, start, [text], max(1, frames))[0]
+    probs = np.asarray(result.text_token_probs[: len(text)], dtype=np.float64)
+    logprobs = np.log(np.clip(probs, 1e-30, 1.0))
+    hf = model.hf_tokenizer
+    return tuple(
+        token_record(bytes(_BYTE_DECODER[c] for c in hf.id_to_token(t)), float(lp))
+        for t, lp in zip(text, logprobs, strict=False)
+    )
 
 
 class TorchScorer:

@@ -1,10 +1,12 @@
 """What both engines share: the model's identity, language defaulting and windowed decoding.
 
 An engine's transcriber subclasses `LoadedModel` and supplies two steps: `detect_language` (the
-language of the first 30 s) and `decode` (one window of samples, with its prompt). When the request
-names no language, a multilingual model decodes each window in its own detected language (the
-`LanguageSwitch`), so a meeting that moves between languages is written down as spoken instead of
-forcing every window into the first one's (which paraphrases, and costs temperature fallbacks).
+language of the first 30 s) and `decode` (one window of samples, with its prompt); it may add a
+third, `decode_utterance`, a short live utterance decoded for latency (engine/utterance.py), which
+falls back on the two when its result fails Whisper's checks. When the request names no language,
+a multilingual model decodes each window in its own detected language (the `LanguageSwitch`), so a
+meeting that moves between languages is written down as spoken instead of forcing every window
+into the first one's (which paraphrases, and costs temperature fallbacks).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from whisper_api.engine import utterance
 from whisper_api.engine.languages import LanguageSwitch
 from whisper_api.engine.types import Audio, ModelLocation, Segment, TranscriptionInfo, TranscriptionOptions
 from whisper_api.engine.windows import WindowPolicy, pauses, speech_spans, transcribe_windowed
@@ -35,6 +38,15 @@ class LoadedModel:
         """Start transcribing; segments are decoded lazily, window by window, as they are read."""
         language = options.language_for(self.multilingual)
         probability = 1.0
+        if options.live and not audio.streamed and utterance.fits(audio.duration, options):
+            outcome = self.decode_utterance(audio.samples, options)
+            if outcome is not None and outcome.accepted:
+                return outcome.info, iter(() if outcome.segment is None else (outcome.segment,))
+            if outcome is not None and outcome.info.language_probability >= utterance.SURE_LANGUAGE:
+                # no second detection for the full window
+                language, probability = outcome.info.language, outcome.info.language_probability
+        if options.speculative:
+            raise utterance.SpeculationDeclined
         switch: LanguageSwitch | None = None
         if language is None and len(options.languages) == 1:
             language = options.languages[0]
@@ -66,3 +78,9 @@ class LoadedModel:
         """One window of samples, decoded after `prompt` in `language`, or, with a `switch`, in the
         language it chooses from each 30 s window's detection (segments say which)."""
         raise NotImplementedError
+
+    def decode_utterance(
+        self, samples: np.ndarray, options: TranscriptionOptions
+    ) -> utterance.Outcome | None:
+        """A short live utterance decoded for latency; None where the engine has no such road."""
+        return None

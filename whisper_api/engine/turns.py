@@ -4,6 +4,11 @@ The Silero model that ships inside faster-whisper scores every 32 ms window; its
 carried from one chunk to the next, so streaming gives the same scores as scoring the whole
 recording at once. `InputBuffer` keeps the audio since the last commit and, when turn detection is
 on, commits by itself after `silence_duration_ms` of silence, as OpenAI's `server_vad` does.
+
+Waiting out that silence before decoding would add its length to every transcript's latency, so
+the buffer also says when speech pauses (`PAUSE_MS` of silence, `SpeechPaused` with the audio so
+far): the session decodes it then, speculatively, and uses that text if speech stops there, or
+drops it when speech resumes (`SpeechResumed`) before `silence_duration_ms` has passed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ WINDOW = 512  # samples the model scores at a time at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous window the model sees with each one
 #: Silero's hysteresis: speech ends when the score falls this far below the start threshold.
 _HYSTERESIS = 0.15
+#: Silence after which a pause is announced (gaps between words are shorter; a decode of a few
+#: seconds of speech takes about 0.3 s, so its text is ready when 500 ms of silence end the turn).
+PAUSE_MS = 150
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,19 @@ class SpeechStopped:
     audio: Audio
 
 
-TurnEvent = SpeechStarted | SpeechStopped
+@dataclass(frozen=True)
+class SpeechPaused:
+    """Speech paused (it may resume): `audio` is a copy of the utterance so far; the buffer keeps it."""
+
+    audio: Audio
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech went on after a pause: what `SpeechPaused` gave is not the whole utterance."""
+
+
+TurnEvent = SpeechStarted | SpeechStopped | SpeechPaused | SpeechResumed
 
 
 @functools.cache
@@ -96,6 +116,7 @@ class InputBuffer:
         self._scored = self._position  # stream position of the next window to score
         self._speaking = False
         self._silence_from: int | None = None
+        self._paused = False
 
     @property
     def seconds(self) -> float:
@@ -136,13 +157,21 @@ class InputBuffer:
             return []
         if score >= detection.threshold - _HYSTERESIS:
             self._silence_from = None
+            if self._paused:
+                self._paused = False
+                return [SpeechResumed()]
             return []
         if self._silence_from is None:
             self._silence_from = window_start
         window_end = window_start + WINDOW
-        if window_end - self._silence_from < detection.silence_duration_ms * SAMPLE_RATE // 1000:
+        silent = window_end - self._silence_from
+        if silent < detection.silence_duration_ms * SAMPLE_RATE // 1000:
+            if not self._paused and silent >= PAUSE_MS * SAMPLE_RATE // 1000:
+                self._paused = True
+                return [SpeechPaused(self._peek(window_end))]
             return []
         self._speaking = False
+        self._paused = False
         end_ms = _ms(self._silence_from)
         self._silence_from = None
         audio = self._take(window_end)
@@ -152,12 +181,14 @@ class InputBuffer:
         """Everything held, as one utterance; the buffer starts empty again."""
         self._speaking = False
         self._silence_from = None
+        self._paused = False
         return self._take(self._position)
 
     def clear(self) -> None:
         self._take(self._position)
         self._speaking = False
         self._silence_from = None
+        self._paused = False
 
     def _padding_samples(self) -> int:
         detection = self.turn_detection
@@ -172,6 +203,12 @@ class InputBuffer:
         self._size = rest.size
         self._start += cut
         return Audio(np.ascontiguousarray(taken, dtype=np.float32))
+
+    def _peek(self, until: int) -> Audio:
+        """A copy of the held samples up to stream position `until`; the buffer keeps them."""
+        data = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.float32)
+        self._chunks = [data] if data.size else []
+        return Audio(data[: max(0, until - self._start)].copy())
 
     def _drop_before(self, position: int) -> None:
         if position > self._start:

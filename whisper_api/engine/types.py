@@ -76,6 +76,12 @@ class TranscriptionOptions:
     #: The segments are sent as they are decoded: batched decoding starts with a short window alone,
     #: so the first words come soon.
     streamed: bool = False
+    #: One live utterance (a Realtime commit): decoded for latency where the engine can
+    #: (engine/utterance.py), else as any audio.
+    live: bool = False
+    #: A live utterance decoded at a pause in speech, a guess the caller may throw away: only the
+    #: quick greedy decode, or `SpeculationDeclined` when that cannot give a text Whisper accepts.
+    speculative: bool = False
 
     @property
     def temperatures(self) -> tuple[float, ...]:

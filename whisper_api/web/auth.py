@@ -11,7 +11,7 @@ import hmac
 import logging
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from whisper_api.config import Settings
 from whisper_api.errors import AuthenticationError, MissingApiKeyError
@@ -28,6 +28,8 @@ MIN_KEY_LENGTH = 16
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/"})
 OPEN_PREFIXES = ("/docs", "/static/")  # the pages hold no data; their API calls send the key
 ADMIN_PREFIX = "/admin/"
+#: The Realtime WebSocket views (web/realtime/views.py): a refused key is told over the socket.
+REALTIME_SOCKETS = frozenset({"realtime.connect", "realtime.connect_translation"})
 
 MISSING_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -115,6 +117,15 @@ def register_auth(app: Flask, settings: Settings) -> KeyChecker:
             return
         if request.path.startswith(ADMIN_PREFIX):
             return  # the admin API checks its own keys (web/admin.py); a user key never opens it
+        try:
+            check_key()
+        except AuthenticationError as refusal:
+            if request.endpoint not in REALTIME_SOCKETS:
+                raise
+            # As OpenAI does: the WebSocket opens, then an `error` event and close code 3000.
+            g.realtime_refusal = refusal  # web/realtime/views.py tells the client so
+
+    def check_key() -> None:
         key = presented_key(request.headers.get("Authorization"), request.headers.get("api-key"))
         if key is None and request.path.startswith("/v1/realtime"):  # browsers cannot set headers
             key = websocket_key(request.headers.get("Sec-WebSocket-Protocol"))

@@ -23,6 +23,7 @@ GOING_AWAY = 1001  # the server is shutting down
 POLICY = 1008  # a limit was exceeded
 TOO_BIG = 1009
 INTERNAL = 1011
+UNAUTHORIZED = 3000  # IANA's registered code; OpenAI closes with it after a bad key
 
 
 def new_id(prefix: str) -> str:

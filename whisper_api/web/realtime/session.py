@@ -21,12 +21,12 @@ from typing import Any
 from simple_websocket import ConnectionClosed
 
 from whisper_api.engine.pcm import PcmDecoder
-from whisper_api.engine.turns import InputBuffer, SpeechStarted, SpeechStopped
+from whisper_api.engine.turns import InputBuffer, SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped
 from whisper_api.engine.types import Audio, Task
 from whisper_api.errors import ApiError, InvalidRequestError
 from whisper_api.web.realtime import metrics
 from whisper_api.web.realtime.channel import GOING_AWAY, NORMAL, POLICY, Channel, error_event, new_id
-from whisper_api.web.realtime.config import Generation, SessionConfig, apply_update, render
+from whisper_api.web.realtime.config import LOGPROBS, Generation, SessionConfig, apply_update, render
 from whisper_api.web.realtime.items import ItemTranscriber, Transcribe, user_item
 from whisper_api.web.realtime.transcribe import Utterance
 
@@ -73,6 +73,7 @@ class RealtimeSession:
         check_model: Callable[[SessionConfig], None],
         draining: threading.Event,
         task: Task = "transcribe",
+        speculate: bool = True,
     ) -> None:
         self.id = session_id
         self._channel = channel
@@ -82,6 +83,7 @@ class RealtimeSession:
         self._check_model = check_model
         self._draining = draining
         self._task = task
+        self._speculate = speculate  # decode at pauses in speech (web/realtime/items.py)
         self._started = time.monotonic()
         self._last_event = self._started
         self._decoder = PcmDecoder(config.input_format)
@@ -184,6 +186,7 @@ class RealtimeSession:
             self._commit_by_client()
         elif kind == "input_audio_buffer.clear":
             self._buffer.clear()
+            self._items.discard(self._item_id)
             self._item_id = None
             self._channel.send({"type": "input_audio_buffer.cleared"})
         elif kind in _UPDATE_TYPES:
@@ -203,6 +206,7 @@ class RealtimeSession:
             self._decoder = PcmDecoder(config.input_format)
         if config.turn_detection != self._config.turn_detection:
             self._buffer.configure(config.turn_detection)
+        self._items.discard(self._item_id)  # decoded with the settings before this update
         self._config = config
         self._generation = "ga" if event["type"] == "session.update" else "beta"
         self._send_session("updated")
@@ -230,6 +234,10 @@ class RealtimeSession:
                 self._item_id = self._item_id or new_id("item")
                 self._announce({"type": "input_audio_buffer.speech_stopped", **self._turn_fields(turn)})
                 self._commit(self._item_id, turn.audio)
+            elif isinstance(turn, SpeechPaused) and self._speculate and self._item_id is not None:
+                self._items.speculate(self._utterance(self._item_id, turn.audio))
+            elif isinstance(turn, SpeechResumed):
+                self._items.discard(self._item_id)
         if self._buffer.seconds > self._limits.max_buffer_seconds:
             if self._buffer.turn_detection is not None:
                 self._commit(self._item_id or new_id("item"), self._buffer.commit())  # a long monologue
@@ -274,17 +282,19 @@ class RealtimeSession:
         self._announce(
             {"type": kind, "previous_item_id": previous, "item": user_item(item_id, None, done=False)}
         )
+        self._items.submit(self._utterance(item_id, audio, committed_at))
+
+    def _utterance(self, item_id: str, audio: Audio, committed_at: float = 0.0) -> Utterance:
         config = self._config
-        self._items.submit(
-            Utterance(
-                item_id=item_id,
-                audio=audio,
-                model=config.model,
-                task=self._task,
-                language=config.language,
-                prompt=config.prompt,
-                committed_at=committed_at,
-            )
+        return Utterance(
+            item_id=item_id,
+            audio=audio,
+            model=config.model,
+            task=self._task,
+            language=config.language,
+            prompt=config.prompt,
+            committed_at=committed_at,
+            logprobs=LOGPROBS in config.include,
         )
 
     # --- server events ------------------------------------------------------------------------------

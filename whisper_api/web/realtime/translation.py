@@ -61,6 +61,12 @@ class TranslationItems(ItemTranscriber):
         self.speak = speak
         self._started = started
 
+    def _tasks(self, utterance: Utterance) -> list[Utterance]:
+        tasks = [dataclasses.replace(utterance, task="translate")]
+        if self.input_transcripts:
+            tasks.insert(0, dataclasses.replace(utterance, task="transcribe"))
+        return tasks
+
     def _answer(self, utterance: Utterance) -> None:
         try:
             if self.input_transcripts:
@@ -81,7 +87,7 @@ class TranslationItems(ItemTranscriber):
 
     def _deltas(self, utterance: Utterance, kind: str) -> str:
         """Send each segment's text as a `kind` delta; the whole text."""
-        segments = self._transcribe(utterance)
+        segments = self._segments(utterance)
         texts: list[str] = []
         try:
             for segment in segments:

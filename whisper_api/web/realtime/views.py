@@ -7,15 +7,15 @@ import logging
 import threading
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from simple_websocket import Server
 
 from whisper_api import shutdown
 from whisper_api.config import Settings
-from whisper_api.errors import InvalidRequestError, ModelUnavailableError, ServerBusyError
+from whisper_api.errors import ApiError, InvalidRequestError, ModelUnavailableError, ServerBusyError
 from whisper_api.web.apidoc import documented
 from whisper_api.web.realtime import metrics, secrets
-from whisper_api.web.realtime.channel import Channel, new_id
+from whisper_api.web.realtime.channel import UNAUTHORIZED, Channel, error_event, new_id
 from whisper_api.web.realtime.config import Generation, SessionConfig
 from whisper_api.web.realtime.session import Limits, RealtimeSession
 from whisper_api.web.realtime.transcribe import transcribe_utterance
@@ -94,6 +94,9 @@ def connect_translation() -> Response:
 
 
 def _accept(kind: str) -> Response:
+    refusal = g.pop("realtime_refusal", None)  # a missing or wrong key (web/auth.py)
+    if refusal is not None:
+        return _refuse(refusal)
     if shutdown.DRAINING.is_set():
         raise ModelUnavailableError("The server is shutting down.", code="shutting_down")
     state = get_state()
@@ -117,6 +120,16 @@ def _accept(kind: str) -> Response:
     finally:
         metrics.OPEN_SESSIONS.dec()
         sessions.give_back()
+    return _AfterWebSocket()
+
+
+def _refuse(refusal: ApiError) -> Response:
+    """OpenAI's answer to a bad key on its WebSocket: the upgrade, an `error` event, close 3000."""
+    metrics.SESSIONS.labels(outcome="unauthorized").inc()
+    ws = Server.accept(request.environ, subprotocols=[BROWSER_PROTOCOL], max_message_size=MAX_EVENT_BYTES)
+    channel = Channel(ws)
+    channel.send(error_event(refusal))
+    channel.close(UNAUTHORIZED, refusal.message)
     return _AfterWebSocket()
 
 
@@ -162,6 +175,7 @@ def _serve(state: AppState, channel: Channel, generation: Generation, *, kind: s
             session_id=session_id,
         ),
         "check_model": check,
+        "speculate": settings.realtime_quick_decode,
         "draining": shutdown.DRAINING,
         "task": task,
     }
