@@ -98,3 +98,14 @@ def test_logprobs_score_each_token_of_the_utterance(
     # Teacher-forced scores of the greedy text add up to the decoder's own score of it (less the
     # end-of-text token, which is not a text token).
     assert sum(t.logprob for t in segment.logprobs) >= segment.avg_logprob * (len(segment.tokens) + 1) - 1e-3
+
+
+def test_a_text_that_reaches_the_token_budget_is_decoded_again_whole(
+    base: FasterWhisperTranscriber, jfk_turns: list[Audio], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(utterance, "TOKENS_PER_SECOND", 1)
+    monkeypatch.setattr(utterance, "MIN_TOKENS", 4)  # "Ask what you can do for your country." is 9
+    options = TranscriptionOptions(beam_size=1, live=True, language="en")
+    assert not utterance.decode_short(base._model, jfk_turns[-1].samples, options, 220).accepted
+    (segment,) = collect(*base.transcribe(jfk_turns[-1], options)).segments
+    assert word_error_rate("ask what you can do for your country", segment.text) == 0

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from whisper_api.engine.manifest import MANIFEST, file_sha256, verify
 from whisper_api.engine.model_store import import_checkpoint, import_folder
 from whisper_api.engine.types import ModelSearch, TranscriptionOptions, collect
 from whisper_api.engine.wheels import pack
+from whisper_api.errors import ModelUnavailableError
 from whisper_api.models import main as models_cli
 
 MIB = 1 << 20
@@ -141,13 +143,13 @@ def test_pack_pip_install_offline_and_serve(tmp_path: Path, jfk_bytes: bytes) ->
 # --- openai-whisper checkpoints into CTranslate2 ------------------------------------------------------
 
 
-def random_checkpoint(n_mels: int, audio_layers: int, text_layers: int) -> dict:
+def random_checkpoint(n_mels: int, audio_layers: int, text_layers: int, n_vocab: int = 51864) -> dict:
     """A small Whisper of the right shapes with random weights (a 128-mel, distilled layout)."""
     import torch
     from whisper.model import ModelDimensions, Whisper
 
     dims = ModelDimensions(n_mels=n_mels, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
-                           n_audio_layer=audio_layers, n_vocab=51864, n_text_ctx=448, n_text_state=64,
+                           n_audio_layer=audio_layers, n_vocab=n_vocab, n_text_ctx=448, n_text_state=64,
                            n_text_head=2, n_text_layer=text_layers)  # fmt: skip
     torch.manual_seed(0)
     state = Whisper(dims).state_dict()
@@ -182,6 +184,97 @@ def test_a_128_mel_distilled_checkpoint_imports_and_opens(tiny: Path, tmp_path: 
     assert stored.name == "distil-128" and verify(stored.path) == []
     model = WhisperModel(str(stored.path), device="cpu", compute_type="float32", cpu_threads=1)
     assert model.feature_extractor.mel_filters.shape[0] == 128 and model.model.n_mels == 128
+
+
+# Texts in several scripts for the tokenizer comparisons (Latin with accents, Cyrillic, CJK, Arabic).
+TEXTS = (
+    "And so, my fellow Americans: ask not what your country can do for you.",
+    "Ich bin ein Berliner, und das ist gut so! Ça va très bien, ¿dónde está la biblioteca?",
+    "Привет, как дела? 日本語のテキストです。 粵語係一種漢語。 مرحبا بالعالم",
+)
+
+
+@pytest.mark.multilingual
+def test_the_99_language_vocabulary_rebuilt_from_base_is_base_own(tmp_path: Path) -> None:
+    """The rebuild, asked for base's own size, writes exactly the files the packaged base ships."""
+    from whisper_api.engine.vocabulary import rebuild_vocabulary
+
+    base = locate_model("base", ModelSearch(cache_dir=Settings().cache_dir)).path
+    config = rebuild_vocabulary(base, 51865, tmp_path)
+    assert (tmp_path / "vocabulary.txt").read_bytes() == (base / "vocabulary.txt").read_bytes()
+    shipped = json.loads((base / "tokenizer.json").read_text(encoding="utf-8"))
+    assert json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8")) == shipped
+    assert config == json.loads((base / "config.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.multilingual
+@pytest.mark.parametrize("languages", [99, 100])
+def test_a_rebuilt_vocabulary_numbers_its_special_tokens_as_openai_whisper(
+    tmp_path: Path, languages: int
+) -> None:
+    """large-v3's 100-language vocabulary (51866 tokens) from base's: the words encode as base's
+    tokenizer does, every special token has openai-whisper's id (its tiktoken tokenizer of that
+    many languages), and config.json's language ids are the language tokens."""
+    from tokenizers import Tokenizer
+    from whisper.tokenizer import get_tokenizer
+
+    from whisper_api.engine.vocabulary import rebuild_vocabulary
+
+    base = locate_model("base", ModelSearch(cache_dir=Settings().cache_dir)).path
+    config = rebuild_vocabulary(base, 51765 + languages + 1, tmp_path)
+    ours = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    shipped = Tokenizer.from_file(str(base / "tokenizer.json"))
+    for text in TEXTS:
+        ids = ours.encode(text, add_special_tokens=False).ids
+        assert ids == shipped.encode(text, add_special_tokens=False).ids
+        assert ours.decode(ids) == text
+    with warnings.catch_warnings():  # openai-whisper leaves its vocabulary file to the collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        reference = get_tokenizer(multilingual=True, num_languages=languages)
+    vocabulary = (tmp_path / "vocabulary.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(vocabulary) == 51765 + languages + 1
+    for name, token in reference.special_tokens.items():
+        names = {name, "<|nocaptions|>"} if name == "<|nospeech|>" else {name}  # renamed with v3
+        assert vocabulary[token] in names
+        if not name[2].isdigit():  # timestamps are ids past the tokenizer's, as in base's
+            assert ours.token_to_id(vocabulary[token]) == token
+    assert config["lang_ids"] == sorted(reference.all_language_tokens)
+    assert config["suppress_ids_begin"] == [220, reference.eot]
+
+
+@pytest.mark.multilingual
+def test_a_large_v3_shaped_checkpoint_imports_and_decodes(
+    tiny: Path, tmp_path: Path, jfk_bytes: bytes
+) -> None:
+    """No installed model has large-v3's 51866-token vocabulary: its files are rebuilt from base's,
+    and faster-whisper detects a language and decodes with them (random weights: words unchecked)."""
+    import torch
+    from faster_whisper import WhisperModel
+
+    from whisper_api.engine.audio import decode_audio
+
+    base = locate_model("base", ModelSearch(cache_dir=Settings().cache_dir)).path
+    torch.save(random_checkpoint(128, 2, 2, n_vocab=51866), tmp_path / "v3-shaped.pt")
+    stored = import_checkpoint(tmp_path / "v3-shaped.pt", tmp_path / "cache", None, [tiny, base])
+    assert verify(stored.path) == []
+    model = WhisperModel(str(stored.path), device="cpu", compute_type="float32", cpu_threads=2)
+    assert model.model.n_mels == 128 and model.model.is_multilingual
+    assert len(model.supported_languages) == 100
+    segments, info = model.transcribe(decode_audio(jfk_bytes).samples, beam_size=1, max_new_tokens=8)
+    list(segments)  # decoded to the end with the rebuilt tokenizer
+    assert len(info.all_language_probs) == 100 and info.language in model.supported_languages
+    (wheel,) = pack(stored.path, "v3-shaped", tmp_path / "wheels", max_mb=95)
+    with zipfile.ZipFile(wheel) as packed:
+        manifest = json.loads(packed.read(f"whisper_api_model_v3_shaped/{MANIFEST}"))
+    assert {"preprocessor_config.json", "tokenizer.json", "vocabulary.txt"} <= set(manifest["files"])
+
+
+def test_a_checkpoint_without_a_model_of_its_family_is_refused(tiny: Path, tmp_path: Path) -> None:
+    import torch
+
+    torch.save(random_checkpoint(128, 2, 2, n_vocab=51866), tmp_path / "v3-shaped.pt")
+    with pytest.raises(ModelUnavailableError, match="51866-token vocabulary"):
+        import_checkpoint(tmp_path / "v3-shaped.pt", tmp_path / "cache", None, [tiny])
 
 
 @pytest.mark.multilingual

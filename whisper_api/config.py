@@ -63,6 +63,14 @@ class Settings:
         "WHISPER_API_MODEL_IDLE_SECONDS",
         "Unload a model nobody has used for this many seconds (pinned models stay); 0 = never",
     )
+    malloc_mmap_threshold_kb: int = _setting(
+        256,
+        "WHISPER_API_MALLOC_MMAP_KB",
+        "While a model loads, memory blocks of at least this many KiB get a mapping of their own, so "
+        "its weights go back to the system whole when it is unloaded (glibc's mmap threshold, 32 MiB "
+        "between loads; glibc's own would put a later model's weights in its heap, and the worker "
+        "would grow with every model loaded); 0 = glibc's own",
+    )
     pin_default_model: bool = _setting(
         True,
         "WHISPER_API_PIN_DEFAULT_MODEL",

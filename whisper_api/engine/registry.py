@@ -8,8 +8,6 @@ that still cannot fit is a `ModelCapacityError`, never an out-of-memory kill. Mo
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import threading
 import time
@@ -20,6 +18,7 @@ from typing import Protocol
 from whisper_api.config import Settings
 from whisper_api.engine.engines import Loader, engine_for, loader_for, model_search
 from whisper_api.engine.locator import installed_models, is_known_name
+from whisper_api.engine.memory import loading_model, release_memory
 from whisper_api.engine.tokens import TokenCounter
 from whisper_api.engine.types import ModelDescription, ModelLocation, Transcriber
 from whisper_api.errors import DeadlineExceededError, ModelCapacityError, ModelNotFoundError
@@ -64,27 +63,6 @@ class ModelState:
     gpu_mb: float
     last_used: float | None  # seconds since the epoch
     load_seconds: float | None
-
-
-def release_memory() -> None:
-    """Free an unloaded model's memory now: collect reference cycles (torch modules keep some), then
-    hand the allocator's free pages back to the system (glibc keeps them otherwise, and the RSS of
-    a worker that loads and unloads models would only grow; see bench/model_memory.py)."""
-    gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _glibc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        return libc
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
-
-
-_LIBC = _glibc()
 
 
 class ModelLease:
@@ -198,11 +176,14 @@ class ModelRegistry:
         location = self.locate(name)
         ram, gpu = self._estimate(location)
         with self._lock:
-            self._make_room(name, ram, gpu)
+            evicted = self._make_room(name, ram, gpu)
             self._reserved[name] = (ram, gpu)
+        if evicted:
+            release_memory()  # the evicted model's pages go back before the new one takes its own
         try:
             started = time.perf_counter()
-            transcriber = self._loader(location)
+            with loading_model(self.settings.malloc_mmap_threshold_kb):
+                transcriber = self._loader(location)
             seconds = time.perf_counter() - started
         finally:
             with self._lock:
@@ -223,8 +204,9 @@ class ModelRegistry:
         self._start_reaper()
         return entry
 
-    def _make_room(self, name: str, ram: float, gpu: float) -> None:
-        """Unload idle, unpinned models (least recently used first) until `name` fits; lock held."""
+    def _make_room(self, name: str, ram: float, gpu: float) -> bool:
+        """Unload idle, unpinned models (least recently used first) until `name` fits; lock held.
+        Whether any was unloaded."""
         budgets = (self.settings.model_ram_mb, self.settings.model_gpu_mb)
         for need, budget, kind in ((ram, budgets[0], "RAM"), (gpu, budgets[1], "GPU memory")):
             if budget and need > budget:
@@ -232,6 +214,7 @@ class ModelRegistry:
                     f"Model '{name}' needs about {need:.0f} MiB of {kind}, more than this worker's "
                     f"budget of {budget} MiB; raise the budget or use a smaller model."
                 )
+        evicted = False
         while not self._fits(ram, gpu):
             idle = [e for e in self._loaded.values() if e.busy == 0 and e.name not in self._pinned]
             if not idle:
@@ -241,6 +224,8 @@ class ModelRegistry:
                     headers={"Retry-After": "5"},
                 )
             self._unload_locked(min(idle, key=lambda e: e.last_used).name, "room")
+            evicted = True
+        return evicted
 
     def _fits(self, ram: float, gpu: float) -> bool:
         holders = [*self._loaded.values()]
@@ -264,6 +249,7 @@ class ModelRegistry:
             entry = self._loaded.get(name)
             if entry is None or entry.busy:
                 return False
+            del entry  # the model's last reference: its memory can only be returned once it is gone
             self._unload_locked(name, reason)
         release_memory()
         return True

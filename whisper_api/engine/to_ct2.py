@@ -4,7 +4,9 @@ The reverse of engine/convert.py: the same one-to-one names, q/k/v (self-attenti
 (cross-attention) fused again with the zero key bias CTranslate2 expects, stored as float16 in
 CTranslate2's binary format (version 6, `WhisperSpec` revision 3). The tokenizer files
 (`tokenizer.json`, `vocabulary.txt`) and the token ids in `config.json` are the same for every
-model of one vocabulary size, so they come from an installed model of that size.
+model of one vocabulary size, so they come from an installed model of that size, or, for a
+multilingual size none has (large-v3's 51866 tokens), are rebuilt from an installed multilingual
+model (engine/vocabulary.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from whisper_api.engine.vocabulary import is_multilingual, rebuild_vocabulary, vocabulary_size
 from whisper_api.errors import ModelUnavailableError
 
 _FLOAT16, _INT8, _INT16 = 4, 1, 2
@@ -110,8 +113,13 @@ def write_ct2_folder(
 ) -> None:
     """A complete CTranslate2 model folder: weights, config (token ids, alignment heads), tokenizer."""
     dims = checkpoint["dims"]
-    reference = json.loads((tokenizer_from / "config.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
+    if vocabulary_size(tokenizer_from) == dims["n_vocab"]:
+        reference = json.loads((tokenizer_from / "config.json").read_text(encoding="utf-8"))
+        for name in _SUPPORT:
+            shutil.copyfile(tokenizer_from / name, out / name)
+    else:
+        reference = rebuild_vocabulary(tokenizer_from, int(dims["n_vocab"]), out)
     with (out / "model.bin").open("wb") as fh:
         write_model_bin(ct2_variables(checkpoint), fh)
     config = {**reference, "alignment_heads": heads}
@@ -119,21 +127,23 @@ def write_ct2_folder(
     if dims["n_mels"] != 80:
         features = {"feature_size": dims["n_mels"], "sampling_rate": 16000, "hop_length": 160, "n_fft": 400}
         (out / "preprocessor_config.json").write_text(json.dumps(features) + "\n", encoding="utf-8")
-    for name in _SUPPORT:
-        if (tokenizer_from / name).is_file():
-            shutil.copyfile(tokenizer_from / name, out / name)
 
 
 def tokenizer_source(n_vocab: int, candidates: list[Path]) -> Path:
-    """An installed CTranslate2 model with the same vocabulary (its tokenizer is the same)."""
-    for folder in candidates:
-        vocabulary = folder / "vocabulary.txt"
-        if not vocabulary.is_file():
-            continue
-        with vocabulary.open(encoding="utf-8") as fh:
-            if sum(1 for _ in fh) == n_vocab:
-                return folder
+    """An installed CTranslate2 model with the same vocabulary (its tokenizer is the same), else, for
+    a multilingual vocabulary, one with another multilingual vocabulary (its files are rebuilt)."""
+    sizes = {
+        folder: vocabulary_size(folder)
+        for folder in candidates
+        if all((folder / name).is_file() for name in (*_SUPPORT, "config.json"))
+    }
+    same = [folder for folder, size in sizes.items() if size == n_vocab]
+    related = [folder for folder, size in sizes.items() if is_multilingual(size) and is_multilingual(n_vocab)]
+    if same or related:
+        return (same or related)[0]
+    family = "multilingual" if is_multilingual(n_vocab) else "English-only"
     raise ModelUnavailableError(
         f"No installed CTranslate2 model has this checkpoint's {n_vocab}-token vocabulary, so its "
-        "tokenizer cannot be written; import a CTranslate2 model of the same family first."
+        f"tokenizer cannot be written; install or import a CTranslate2 model of the same family "
+        f"({family}) first."
     )

@@ -1,0 +1,64 @@
+"""The allocator around a model's load: its large blocks keep mappings of their own, requests' don't."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from whisper_api.engine import memory
+from whisper_api.server_process import ROOT
+
+pytestmark = pytest.mark.skipif(memory._LIBC is None, reason="glibc only")
+
+# In a fresh process, after a 4 MiB block was freed (glibc's adaptive threshold rose to 4 MiB):
+# how many 1 MiB blocks get a mapping of their own (mallinfo2's hblks) during a model's load, and
+# after it (a request's buffers).
+PROBE = """
+import ctypes, sys
+from whisper_api.engine.memory import loading_model
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                 "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = MallInfo2
+
+def mapped_apart(size):
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(size)
+    apart = libc.mallinfo2().hblks - before
+    libc.free(block)
+    return apart
+
+libc.free(libc.malloc(4 << 20))
+with loading_model(int(sys.argv[1])):
+    print(mapped_apart(1 << 20))
+print(mapped_apart(1 << 20), mapped_apart(40 << 20))
+"""
+
+
+def probe(threshold_kb: int, **env: str) -> list[str]:
+    environ = {"PATH": "/usr/bin:/bin", **env}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(threshold_kb)], env=environ, cwd=ROOT,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout.split()
+
+
+def test_weights_loaded_get_mappings_of_their_own_and_request_buffers_do_not() -> None:
+    assert probe(256) == ["1", "0", "1"]
+
+
+def test_with_glibc_own_threshold_later_weights_land_in_the_heap() -> None:
+    assert probe(0) == ["0", "0", "1"]
+
+
+def test_the_operator_glibc_variables_take_precedence() -> None:
+    assert probe(256, MALLOC_MMAP_THRESHOLD_="8388608") == ["0", "0", "1"]
+    assert probe(256, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=8388608") == ["0", "0", "1"]
