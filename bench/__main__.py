@@ -15,7 +15,7 @@ from whisper_api.server_process import ROOT
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the quick plan (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="the quick plan (about 3 minutes)")
     parser.add_argument("--plan", choices=sorted(PLANS), help="a named plan (default: full)")
     parser.add_argument("--only", nargs="+", metavar="CONFIG", help="run only these configurations")
     parser.add_argument("--no-baseline", action="store_true", help="skip openai-whisper's transcribe()")

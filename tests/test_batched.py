@@ -26,7 +26,7 @@ from whisper_api.engine.audio import decode_audio
 from whisper_api.engine.batched import BatchPolicy, plan_windows
 from whisper_api.engine.faster import DeviceChoice, FasterWhisperTranscriber
 from whisper_api.engine.locator import locate_model
-from whisper_api.engine.types import ModelSearch, Transcript, TranscriptionOptions, collect
+from whisper_api.engine.types import Audio, ModelSearch, Transcript, TranscriptionOptions, collect
 
 POLICY = BatchPolicy()
 #: Batched and sequential transcripts of the same clip may differ by this share of words. Each
@@ -173,6 +173,13 @@ def test_word_timestamps_lie_in_their_segments(
         assert segment.words, segment
         assert "".join(w.word for w in segment.words) == segment.text
         assert all(segment.start - 0.01 <= w.start <= w.end <= segment.end + 0.01 for w in segment.words)
+
+
+def test_silence_writes_nothing(batched: FasterWhisperTranscriber) -> None:
+    """Two minutes of digital silence: no window has speech, so nothing is decoded or invented."""
+    audio = Audio(np.zeros(120 * 16_000, dtype=np.float32))
+    transcript = collect(*batched.transcribe(audio, TranscriptionOptions(beam_size=1)))
+    assert transcript.segments == ()
 
 
 def test_closing_the_segments_stops_decoding(

@@ -68,3 +68,15 @@ def test_quick_mode_code_path_measures_a_tiny_input_end_to_end(audio_dir: Path, 
     assert http["stream"]["deltas"] >= 1
     assert len(http["peak_rss_mib_per_worker"]) == 1 and http["peak_rss_mib_per_worker"][0] > 0
     assert len(http["load_seconds"]) == 1
+
+
+def test_full_and_quick_plans_measure_batched_beside_sequential_decoding() -> None:
+    """Both plans run a batched configuration next to the sequential one, on the same clips."""
+    from bench.configs import FULL, QUICK
+
+    for plan in (FULL, QUICK):
+        batched = [c for c in plan.configs if c.effective().batch_windows > 1]
+        sequential = [c for c in plan.configs if c.effective().batch_windows <= 1]
+        assert batched and sequential, plan.name
+        assert batched[0].environment()["WHISPER_API_BATCH_WINDOWS"] == str(batched[0].batch_windows)
+        assert set(batched[0].clips) <= {n for c in sequential for n in c.clips}

@@ -41,6 +41,9 @@ class BatchPolicy:
     batch_size: int = 4
     #: decode the next batch while this one's results are checked and sent
     decode_ahead: bool = True
+    #: a batch is split into groups decoded side by side, one per CTranslate2 worker (its decoder
+    #: runs a batch on one core); 1 = the whole batch in one call
+    parallel_groups: int = 2
     #: longest window (Whisper's context)
     window_seconds: float = 30.0
     #: a streamed request's first window ends at the first pause after this much audio

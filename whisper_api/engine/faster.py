@@ -96,7 +96,14 @@ class FasterWhisperTranscriber(LoadedModel):
         hotwords = self._hotwords(options.keywords)
         tokens = self._window_tokens(hotwords)
         decoder = FasterBatchDecoder(
-            self._model, options, language, hotwords, tokens, self.batch, self.windows.language_per_window
+            self._model,
+            options,
+            language,
+            hotwords,
+            tokens,
+            self.batch,
+            self.windows.language_per_window,
+            groups=min(self.batch.parallel_groups, self.choice.num_workers),
         )
 
         def sequential(samples: np.ndarray, window_language: str) -> Iterator[Segment]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ class FasterBatchDecoder:
         max_new_tokens: int,
         policy: BatchPolicy,
         per_window: bool = True,
+        groups: int = 1,
     ) -> None:
         from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -58,6 +60,7 @@ class FasterBatchDecoder:
         self.options = options
         self.language = language  # None: detected, each window's own (or the first's)
         self.per_window = per_window
+        self.groups = groups  # a batch is split into this many groups decoded side by side
         self.switch: LanguageSwitch | None = None  # when detected: the language window by window
         self.hotwords = hotwords
         self.max_new_tokens = max_new_tokens
@@ -78,11 +81,31 @@ class FasterBatchDecoder:
         return self._tokenizers[language]
 
     def __call__(self, windows: list[np.ndarray]) -> list[WindowResult]:
+        groups = _groups(windows, self.groups)
+        if len(groups) == 1:
+            encoded = self._encode(windows)
+            return self._finish(windows, encoded, self._languages(encoded, len(windows)))
+        # CTranslate2's decoder runs a batch on one core: split across its workers, the groups'
+        # decoders run side by side (their languages are chosen in order, between the two steps).
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="batch-group") as pool:
+            encoded = list(pool.map(self._encode, groups))
+            languages = [self._languages(e, len(g)) for g, e in zip(groups, encoded, strict=True)]
+            decoded = pool.map(self._finish, groups, encoded, languages)
+            return [result for part in decoded for result in part]
+
+    def _encode(self, windows: list[np.ndarray]) -> Any:  # noqa: ANN401 - a CTranslate2 StorageView
         from faster_whisper.audio import pad_or_trim
 
         features = np.stack([pad_or_trim(self.model.feature_extractor(w), N_FRAMES) for w in windows])
-        encoded = self.model.encode(features)
-        languages = self._languages(encoded, len(windows))
+        return self.model.encode(features)
+
+    def _finish(
+        self,
+        windows: list[np.ndarray],
+        encoded: Any,  # noqa: ANN401
+        languages: list[tuple[str, float]],
+    ) -> list[WindowResult]:
+        """Decode encoded windows in their languages, align the words, build the segments."""
         prompts = [self._prompt(language) for language, _ in languages]
         temperature = self.options.temperatures[0]
         sampling = (
@@ -106,11 +129,10 @@ class FasterBatchDecoder:
         texts = [[t for t in r.sequences_ids[0] if t < tokenizer.eot] for r in results]
         frames = [min(N_FRAMES, -(-len(w) * FRAMES_PER_SECOND // SAMPLE_RATE)) for w in windows]
         aligned = self.model.find_alignment(tokenizer, texts, encoded, frames)
-        decoded = [
+        return [
             self._window(*item, temperature)
             for item in zip(windows, results, languages, aligned, strict=True)
         ]
-        return decoded
 
     def _languages(self, encoded: Any, count: int) -> list[tuple[str, float]]:  # noqa: ANN401
         if self.language is not None:
@@ -191,6 +213,13 @@ class FasterBatchDecoder:
             else (),
             language=language,
         )
+
+
+def _groups(windows: list[np.ndarray], count: int) -> list[list[np.ndarray]]:
+    """The windows in at most `count` groups of consecutive windows, as even as can be."""
+    count = max(1, min(count, len(windows)))
+    size = -(-len(windows) // count)
+    return [windows[i : i + size] for i in range(0, len(windows), size)]
 
 
 def _timed(words: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
