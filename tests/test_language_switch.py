@@ -1,4 +1,4 @@
-"""Per-window languages and pause cuts: the rules, on real audio and Silero VAD (no model)."""
+"""Per-window languages, chunks and turns cut at pauses: the rules on real audio and Silero VAD."""
 
 from __future__ import annotations
 
@@ -87,3 +87,26 @@ def test_a_chunk_with_no_speech_is_not_decoded(audio_dir: Path) -> None:
     # the skipped noise to the end) are decoded; the two 30 s chunks of noise between are not
     assert decoded == [30.0, 92.0 - 70.5], decoded
     assert [round(s.start, 1) for s in segments] == [0.0, 70.5]
+
+
+def test_diarization_cuts_a_segment_at_a_turn_pause_heard_in_it() -> None:
+    """Whisper may write two turns as one segment: the diarizer's units are cut at the pauses the
+    VAD hears inside it (word times are rough: each word goes to the side its middle is on)."""
+    from whisper_api.engine.diarize import speech_units
+    from whisper_api.engine.types import Word
+
+    words = tuple(
+        Word(start, start + 0.4, text, 0.9)
+        for start, text in [(0.0, " Thank"), (0.5, " you."), (1.6, " All"), (2.0, " right."), (2.5, " Fine.")]
+    )
+    segment = Segment(0, 0, 0.0, 2.9, "".join(w.word for w in words), (1, 2, 3), 0.0, -0.1, 1.0, 0.0, words)
+    asked: list[tuple[float, float]] = []
+
+    def pauses_in(start: float, end: float) -> list[tuple[float, float]]:
+        asked.append((start, end))
+        return [(0.95, 1.55), (2.42, 2.5)]  # a turn's pause, and a breath too short to be one
+
+    units = speech_units([segment], pauses_in)
+    assert [u.text for u in units] == [" Thank you.", " All right. Fine."]
+    assert asked == [(0.0, 2.9)]
+    assert speech_units([segment]) == [segment]  # without a VAD: as before (short segments kept whole)

@@ -10,6 +10,7 @@ they match. Nothing here guesses: without the speaker model a mono request is re
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from whisper_api.engine.types import (
     TranscriptionOptions,
     Word,
 )
-from whisper_api.engine.windows import AudioReader
+from whisper_api.engine.windows import AudioReader, pauses
 
 logger = logging.getLogger(__name__)
 
@@ -163,11 +164,19 @@ def label_mono(
 ) -> list[Segment]:
     """Speaker labels for one voice track's segments, by embedding and clustering them.
 
-    Segments with word times are first cut at pauses (Whisper may put two
-    speakers in one segment); the pieces are clustered, then pieces of one segment that got the
-    same speaker are joined again.
+    Segments with word times are first cut where the voice activity detector hears a turn's pause
+    in them, and long ones at sentence ends (Whisper may put two speakers in one segment); the
+    pieces are clustered, then pieces of one segment that got the same speaker are joined again.
     """
-    spoken = [s for s in speech_units(segments) if s.text.strip()]
+    reader = AudioReader(audio)
+
+    def pauses_in(start: float, end: float) -> list[tuple[float, float]]:
+        return [(start + a, start + b) for a, b in pauses(reader.read(start, end))]
+
+    try:
+        spoken = [s for s in speech_units(segments, pauses_in) if s.text.strip()]
+    finally:
+        reader.close()
     if not spoken:
         return []
     embedded = [i for i, s in enumerate(spoken) if s.end - s.start >= MIN_EMBED_SECONDS] or list(
@@ -210,10 +219,19 @@ MIN_PIECE_SECONDS = 3.0
 _SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
 
 
-def speech_units(segments: Sequence[Segment]) -> list[Segment]:
-    """The units speakers are told apart on: Whisper's segments, long ones cut by their words' times."""
+#: A silence this long inside a segment (Silero VAD) is taken for a change of turn: cut there.
+TURN_PAUSE_SECONDS = 0.5
+
+
+def speech_units(
+    segments: Sequence[Segment], pauses_in: Callable[[float, float], list[tuple[float, float]]] | None = None
+) -> list[Segment]:
+    """The units speakers are told apart on: Whisper's segments, cut at the pauses heard in them
+    (`pauses_in(start, end)`, absolute seconds, segments asked in time order), long ones also at
+    sentence ends by their words' times."""
+    pieces = [p for s in segments for p in (_cut_at_turns(s, pauses_in) if pauses_in else [s])]
     units: list[Segment] = []
-    for segment in segments:
+    for segment in pieces:
         if not segment.words or segment.end - segment.start <= LONG_SEGMENT_SECONDS:
             units.append(segment)
             continue
@@ -228,6 +246,25 @@ def speech_units(segments: Sequence[Segment]) -> list[Segment]:
             groups[-2] += groups.pop()  # a short tail joins the piece before it
         units += [_piece(segment, group) for group in groups]
     return units
+
+
+def _cut_at_turns(
+    segment: Segment, pauses_in: Callable[[float, float], list[tuple[float, float]]]
+) -> list[Segment]:
+    """The segment cut at the middle of every turn-long pause in it; each word goes to the piece its
+    middle falls in (Whisper's word times are rough, a pause's middle is far from both turns)."""
+    if len(segment.words) < 2:
+        return [segment]
+    heard = pauses_in(segment.start, segment.end)
+    cuts = sorted((a + b) / 2 for a, b in heard if b - a >= TURN_PAUSE_SECONDS)
+    if not cuts:
+        return [segment]
+    groups: dict[int, list[Word]] = {}
+    for word in segment.words:
+        groups.setdefault(bisect.bisect(cuts, (word.start + word.end) / 2), []).append(word)
+    if len(groups) == 1:
+        return [segment]
+    return [_piece(segment, words) for words in groups.values()]
 
 
 def _piece(segment: Segment, words: list[Word]) -> Segment:
