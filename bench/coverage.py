@@ -9,7 +9,8 @@ be checked on its own, from the segments' times:
   the segments around it; a passage without one (speech in another language) when fewer than
   `MIN_WORDS_PER_SECOND` words were written over it;
 - a passage is *repeated* when its own phrases (word 4-grams) appear twice in the segments that lie
-  inside it;
+  inside it (a segment longer than `SPREAD_SECONDS`, which Whisper writes over several passages at
+  times, counts word by word, its words spread evenly over its time);
 - text is *invented* when a segment lies inside silence, away from every passage.
 """
 
@@ -96,11 +97,12 @@ def check_coverage(
 ) -> Coverage:
     """Check `segments` (start, end, text) against the passages the audio is known to contain."""
     segments = [(float(s), float(e), t) for s, e, t in segments]
+    pieces = _spread(segments)
     results = []
     for passage in passages:
         low, high = passage.start - SLACK, passage.end + SLACK
         near = _text(seg for seg in segments if _overlaps(seg, low, high))
-        inside = _text(seg for seg in segments if low <= _middle(seg) <= high)
+        inside = _text(seg for seg in pieces if low <= _middle(seg) <= high)
         words = len(normalise(inside).split())
         if passage.text is None:
             dropped = words < MIN_WORDS_PER_SECOND * (passage.end - passage.start)
@@ -111,6 +113,23 @@ def check_coverage(
         results.append(PassageCoverage(passage, recall, words, recall < MIN_RECALL, repeated))
     invented = tuple(seg for seg in segments if _in_silence(seg, passages, duration) and normalise(seg[2]))
     return Coverage(tuple(results), invented)
+
+
+#: Segments longer than this are counted word by word for what lies inside a passage.
+SPREAD_SECONDS = 10.0
+
+
+def _spread(segments: Sequence[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Long segments as one piece per word, each at its share of the segment's time."""
+    pieces: list[tuple[float, float, str]] = []
+    for start, end, text in segments:
+        words = text.split()
+        if end - start <= SPREAD_SECONDS or len(words) < 2:
+            pieces.append((start, end, text))
+            continue
+        step = (end - start) / len(words)
+        pieces += [(start + i * step, start + (i + 1) * step, w) for i, w in enumerate(words)]
+    return pieces
 
 
 def _text(segments: Iterable[tuple[float, float, str]]) -> str:

@@ -55,7 +55,7 @@ class WindowPolicy:
     """How long audio is cut into chunks and checked for skipped speech."""
 
     #: longest chunk handed to the engine at once (bounds features and decoder memory)
-    chunk_seconds: float = 240.0
+    chunk_seconds: float = 30.0
     #: segments ending this close to a chunk's cut are decoded again with the next chunk
     edge_seconds: float = 3.0
     #: silence between segments longer than this is checked for speech the decoder skipped
@@ -73,7 +73,7 @@ class WindowPolicy:
     #: a chunk is cut in a pause found after this share of its length (else at its full length)
     earliest_cut: float = 1 / 3
     #: a segment this long with under 2 tokens per second skipped speech: decoded again
-    sparse_seconds: float = 8.0
+    sparse_seconds: float = 10.0
 
     @property
     def window_tokens(self) -> int:
