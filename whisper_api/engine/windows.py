@@ -189,8 +189,6 @@ class _Transcription:
             return end, True, True
         if end >= self.duration:
             return end, True, False
-        if found and found[-1][1] >= length - 0.01:
-            return end, True, False  # the chunk ends in silence: cut at its full length
         earliest = self.policy.chunk_seconds * self.policy.earliest_cut
         pauses = [p for p in found if p[1] >= earliest]
         if not pauses:
