@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment
-from whisper_api.engine.windows import AudioReader, SpeechFinder
+from whisper_api.engine.windows import AudioReader, SpeechFinder, vad_spans
 
 logger = logging.getLogger(__name__)
 
@@ -337,17 +337,12 @@ def pauses_and_speech(samples: np.ndarray, min_silence_ms: int = 300) -> list[tu
     Silero VAD (shipped with faster-whisper); a span that would run past 28 s is split at its
     longest silence, so windows can nearly always be cut between words.
     """
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(
+    return vad_spans(
+        samples,
         min_silence_duration_ms=min_silence_ms,
         speech_pad_ms=min(100, min_silence_ms // 3),
         max_speech_duration_s=28.0,
     )
-    return [
-        (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
-        for chunk in get_speech_timestamps(samples, options)
-    ]
 
 
 def _uncovered(

@@ -90,9 +90,7 @@ class FasterWhisperTranscriber(LoadedModel):
             return super().transcribe(audio, options)
         from whisper_api.engine.faster_batch import FasterBatchDecoder
 
-        language = options.language_for(self.multilingual)
-        if language is None and len(options.languages) == 1:
-            language = options.languages[0]
+        language = options.named_language(self.multilingual)
         hotwords = self._hotwords(options.keywords)
         tokens = self._window_tokens(hotwords)
         decoder = FasterBatchDecoder(

@@ -36,7 +36,7 @@ class LoadedModel:
         self, audio: Audio, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         """Start transcribing; segments are decoded lazily, window by window, as they are read."""
-        language = options.language_for(self.multilingual)
+        language = options.named_language(self.multilingual)
         probability = 1.0
         if options.live and not audio.streamed and utterance.fits(audio.duration, options):
             outcome = self.decode_utterance(audio.samples, options)
@@ -48,9 +48,7 @@ class LoadedModel:
         if options.speculative:
             raise utterance.SpeculationDeclined
         switch: LanguageSwitch | None = None
-        if language is None and len(options.languages) == 1:
-            language = options.languages[0]
-        elif language is None:
+        if language is None:
             language, probability = self.detect_language(audio, options.languages)
             if self.windows.language_per_window:
                 switch = LanguageSwitch(language, options.languages)

@@ -92,6 +92,13 @@ class TranscriptionOptions:
         """The language to decode in: English for English-only models, else as asked (None = detect)."""
         return self.language if multilingual else "en"
 
+    def named_language(self, multilingual: bool) -> str | None:
+        """`language_for`, or the one language `languages[]` allows (None = detect)."""
+        language = self.language_for(multilingual)
+        if language is None and len(self.languages) == 1:
+            return self.languages[0]
+        return language
+
 
 @dataclass(frozen=True)
 class ModelSearch:

@@ -289,14 +289,20 @@ def _close(iterator: object) -> None:
         close()
 
 
-def speech_spans(samples: np.ndarray) -> list[tuple[float, float]]:
-    """Where Silero VAD (shipped with faster-whisper) hears speech, in seconds."""
+def vad_spans(samples: np.ndarray, **options: float) -> list[tuple[float, float]]:
+    """Where Silero VAD (shipped with faster-whisper) hears speech, in seconds; `options` are its
+    `VadOptions` (its defaults when none)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     return [
         (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
-        for chunk in get_speech_timestamps(samples, VadOptions())
+        for chunk in get_speech_timestamps(samples, VadOptions(**options))
     ]
+
+
+def speech_spans(samples: np.ndarray) -> list[tuple[float, float]]:
+    """Where Silero VAD hears speech with its default options, in seconds."""
+    return vad_spans(samples)
 
 
 #: Shortest silence a chunk is cut in, and the speech kept on each side of the cut (ms).
@@ -307,12 +313,7 @@ PAUSE_PAD_MS = 100
 def pauses(samples: np.ndarray) -> list[tuple[float, float]]:
     """The silences of at least PAUSE_MS between Silero VAD's speech spans, and the samples' silent
     end (a chunk may be cut anywhere in them), in seconds."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(min_silence_duration_ms=PAUSE_MS, speech_pad_ms=PAUSE_PAD_MS)
-    spans = [
-        (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in get_speech_timestamps(samples, options)
-    ]
+    spans = vad_spans(samples, min_silence_duration_ms=PAUSE_MS, speech_pad_ms=PAUSE_PAD_MS)
     edges = [0.0, *(t for span in spans for t in span), len(samples) / SAMPLE_RATE]
     silences = list(zip(edges[::2], edges[1::2], strict=True))
     return [(a, b) for a, b in silences if b - a >= PAUSE_MS / 1000]
