@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from concurrent.futures import Future, ThreadPoolExecutor
 import dataclasses
 import logging
 from collections.abc import Generator, Iterator
@@ -25,7 +26,7 @@ from whisper_api.engine.types import (
     VadSettings,
     segment_from,
 )
-from whisper_api.engine.windows import MAX_WINDOW_TOKENS, AudioReader, WindowPolicy
+from whisper_api.engine.windows import MAX_WINDOW_TOKENS, AudioReader, EncodeAhead, WindowPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +141,10 @@ class FasterWhisperTranscriber(LoadedModel):
         language: str,
         prompt: str | None,
         switch: LanguageSwitch | None = None,
+        ahead: EncodeAhead | None = None,
     ) -> Iterator[Segment]:
-        segments = self._segments(samples, options, language, prompt, switch)
+        encoder = ahead if isinstance(ahead, _EncoderAhead) else _EncoderAhead(self._model)
+        segments = self._segments(samples, options, language, prompt, switch, encoder)
         if not options.logprobs:
             return segments
         # Scored within the chunk it was decoded in (segment seeks count from the chunk's start).
@@ -155,13 +158,15 @@ class FasterWhisperTranscriber(LoadedModel):
         language: str,
         prompt: str | None,
         switch: LanguageSwitch | None,
+        encoder: _EncoderAhead,
     ) -> Iterator[Segment]:
         """The chunk's segments; with a switch, a chunk whose first window is in another language
-        than the one before is decoded without the earlier text, which would pull it into that one."""
+        than the one before is decoded without the earlier text, which would pull it into that one
+        (from the same encoder pass)."""
         try:
-            yield from self._decode(samples, options, language, prompt, switch)
+            yield from self._decode(samples, options, language, prompt, switch, encoder)
         except _OtherLanguageError:
-            yield from self._decode(samples, options, language, None, switch)
+            yield from self._decode(samples, options, language, None, switch, encoder)
 
     def _decode(
         self,
@@ -170,9 +175,10 @@ class FasterWhisperTranscriber(LoadedModel):
         language: str,
         prompt: str | None,
         switch: LanguageSwitch | None,
+        encoder: _EncoderAhead,
     ) -> Iterator[Segment]:
         hotwords = self._hotwords(options.keywords)
-        model = self._model if switch is None else _switching(self._model, switch, prompted=bool(prompt))
+        model = _request_view(self._model, encoder, switch, prompted=bool(prompt))
         segments, _ = model.transcribe(
             samples,
             language=language,
@@ -186,10 +192,13 @@ class FasterWhisperTranscriber(LoadedModel):
             hotwords=hotwords,
             max_new_tokens=self._window_tokens(hotwords),
             # faster-whisper detects each 30 s window's language from the encoder output it
-            # decodes anyway: no extra encoder pass; `_switching` has the switch decide.
+            # decodes anyway: no extra encoder pass; `_request_view` has the switch decide.
             multilingual=switch is not None,
         )
         return _converted(segments, switch)
+
+    def encode_ahead(self) -> EncodeAhead | None:
+        return _EncoderAhead(self._model) if self.choice.num_workers > 1 else None
 
     def decode_utterance(self, samples: np.ndarray, options: TranscriptionOptions) -> utterance.Outcome:
         return utterance.decode_short(self._model, samples, options, self.windows.window_tokens)
@@ -214,6 +223,10 @@ class FasterWhisperTranscriber(LoadedModel):
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
 
+#: Mel frames in a 30 s window.
+N_FRAMES = 3000
+#: Encoder passes a request keeps: the chunk ahead, the chunk decoding, a window inside it.
+HELD_PASSES = 3
 #: The shortest pause a streamed request's first window may end in (a fluent reader's breath).
 SHORT_PAUSE_MS = 120
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
@@ -264,14 +277,73 @@ class _SteeredDetection:
         before = self._switch.current
         results = self._model.detect_language(features)
         chosen = self._switch.choose((token[2:-2], float(p)) for token, p in results[0])
-        if self._prompted and chosen != before:
+        if self._prompted and before is not None and chosen != before:
             raise _OtherLanguageError  # before the window is decoded: only its encoder pass is lost
         self._prompted = False  # later windows of the chunk are prompted with this one's text
         return [[(f"<|{chosen}|>", 1.0)]]
 
 
-def _switching(model: Any, switch: LanguageSwitch, prompted: bool) -> Any:  # noqa: ANN401
-    """A per-request view of the loaded model (sharing its weights) that detects through `switch`."""
+def _request_view(
+    model: Any,  # noqa: ANN401 - faster_whisper.WhisperModel
+    encoder: _EncoderAhead,
+    switch: LanguageSwitch | None,
+    prompted: bool,
+) -> Any:  # noqa: ANN401
+    """A per-request view of the loaded model (sharing its weights) that encodes through the
+    request's `encoder` and, with a `switch`, detects each window's language through it."""
     view = copy.copy(model)
-    view.model = _SteeredDetection(model.model, switch, prompted)
+    view.encode = encoder.encode
+    if switch is not None:
+        view.model = _SteeredDetection(model.model, switch, prompted)
     return view
+
+
+class _EncoderAhead:
+    """One request's encoder passes: the next chunk's features encoded on a thread of their own
+    while this chunk decodes (CTranslate2 runs them on its second worker), and the last pass kept
+    for a chunk decoded again from the start (after a language change). A pass is used only for
+    the very features faster-whisper asks for; anything else is encoded then and there."""
+
+    def __init__(self, model: Any) -> None:  # noqa: ANN401 - faster_whisper.WhisperModel
+        self._model = model
+        self._pool: ThreadPoolExecutor | None = None
+        self._held: list[tuple[np.ndarray, Future]] = []  # newest first
+        self._next: np.ndarray | None = None  # the chunk to encode ahead
+
+    def prefetch(self, samples: np.ndarray) -> None:
+        self._next = samples  # started once this chunk is encoded: its decoder leaves a core idle
+
+    def encode(self, features: np.ndarray) -> Any:  # noqa: ANN401 - a CTranslate2 StorageView
+        try:
+            for held, encoded in self._held:
+                if held.shape == features.shape and np.array_equal(held, features):
+                    return encoded.result()
+            encoded = Future()
+            encoded.set_result(self._model.encode(features))
+            self._hold(features, encoded)
+            return encoded.result()
+        finally:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        from faster_whisper.audio import pad_or_trim
+
+        if self._next is None:
+            return
+        # As faster-whisper's transcribe() builds a chunk's first window.
+        features = self._model.feature_extractor(self._next)
+        window = pad_or_trim(features[:, : min(N_FRAMES, features.shape[-1] - 1)])
+        self._next = None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="encode-ahead")
+        self._hold(window, self._pool.submit(self._model.encode, window))
+
+    def _hold(self, features: np.ndarray, encoded: Future) -> None:
+        self._held = [(features, encoded), *self._held[: HELD_PASSES - 1]]
+
+    def close(self) -> None:
+        self._held = []
+        self._next = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -74,16 +74,24 @@ class LanguageSwitch:
     """One request's language, window by window, when the request named none.
 
     Each window's detected language (among `allowed` when given) is used when the model is sure of
-    it; an unsure window (noise, a few words, a mixed window) keeps the language before it.
+    it; an unsure window (noise, a few words, a mixed window) keeps the language before it. Started
+    with no language, the first window's detection decides, however unsure (as Whisper decides a
+    file's language from its first window): `first` keeps that detection for the transcript.
     """
 
-    current: str
+    current: str | None
     allowed: tuple[str, ...] = ()
     min_probability: float = SWITCH_MIN_PROBABILITY
+    #: the first window's language and its probability, once a window was detected
+    first: tuple[str, float] | None = None
 
     def choose(self, probabilities: Iterable[tuple[str, float]]) -> str:
         """The language to decode the next window in, from its detection's probabilities."""
         code, probability = pick_language(probabilities, self.allowed)
+        if self.first is None:
+            self.first = (code, probability)
+            if self.current is None:
+                self.current = code
         if probability >= self.min_probability:
             self.current = code
-        return self.current
+        return self.current or code

@@ -29,7 +29,7 @@ from whisper_api.engine.types import (
     VadSettings,
     segment_from,
 )
-from whisper_api.engine.windows import AudioReader, WindowPolicy, speech_spans
+from whisper_api.engine.windows import AudioReader, EncodeAhead, WindowPolicy, speech_spans
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
         language: str,
         prompt: str | None,
         switch: LanguageSwitch | None = None,
+        ahead: EncodeAhead | None = None,  # none here: transcribe() encodes inside each call
     ) -> Iterator[Segment]:
         if switch is not None:
             # openai-whisper's transcribe() keeps one language per call: detect the chunk's (the
@@ -113,7 +114,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
             # text in another language would pull this chunk into that one: it is not used.
             before = switch.current
             language = switch.choose(self._probabilities(samples))
-            prompt = prompt if language == before else None
+            prompt = prompt if before in (None, language) else None
         segments = self._decode(samples, options, language, prompt)
         if not options.logprobs:
             return segments

@@ -11,6 +11,7 @@ into the first one's (which paraphrases, and costs temperature fallbacks).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,7 +19,11 @@ import numpy as np
 from whisper_api.engine import utterance
 from whisper_api.engine.languages import LanguageSwitch
 from whisper_api.engine.types import Audio, ModelLocation, Segment, TranscriptionInfo, TranscriptionOptions
-from whisper_api.engine.windows import WindowPolicy, pauses, speech_spans, transcribe_windowed
+from whisper_api.engine.windows import EncodeAhead, WindowPolicy, pauses, speech_spans, transcribe_windowed
+
+
+#: The language a window is set up in before its own detection replaces it.
+DEFAULT_LANGUAGE = "en"
 
 
 class LoadedModel:
@@ -47,19 +52,44 @@ class LoadedModel:
                 language, probability = outcome.info.language, outcome.info.language_probability
         if options.speculative:
             raise utterance.SpeculationDeclined
-        switch: LanguageSwitch | None = None
+        if language is None and self.windows.language_per_window:
+            return self._transcribe_switching(audio, options)
         if language is None:
             language, probability = self.detect_language(audio, options.languages)
-            if self.windows.language_per_window:
-                switch = LanguageSwitch(language, options.languages)
         info = TranscriptionInfo(language, float(probability), audio.duration)
+        return info, self._windowed(audio, options, language, None)
+
+    def _transcribe_switching(
+        self, audio: Audio, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        """Each window in its own language; the first window's detection, made from the encoder
+        pass that decodes it, is the transcript's (no separate pass over the first 30 s)."""
+        switch = LanguageSwitch(None, options.languages)
+        segments = self._windowed(audio, options, DEFAULT_LANGUAGE, switch)
+        first = next(segments, None)
+        if switch.first is not None:
+            language, probability = switch.first
+        else:  # no window was decoded (no speech): say what Whisper would have detected
+            language, probability = self.detect_language(audio, options.languages)
+        info = TranscriptionInfo(language, float(probability), audio.duration)
+        return info, segments if first is None else itertools.chain((first,), segments)
+
+    def _windowed(
+        self, audio: Audio, options: TranscriptionOptions, language: str, switch: LanguageSwitch | None
+    ) -> Iterator[Segment]:
+        ahead = self.encode_ahead()
 
         def window(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
-            return self.decode(samples, options, language, prompt, switch)
+            current = switch.current if switch is not None else None
+            return self.decode(samples, options, current or language, prompt, switch, ahead)
 
-        return info, transcribe_windowed(
-            audio, window, speech_spans, self.windows, options.prompt or None, find_pauses=pauses
+        return transcribe_windowed(
+            audio, window, speech_spans, self.windows, options.prompt or None, pauses, ahead
         )
+
+    def encode_ahead(self) -> EncodeAhead | None:
+        """A request's encoder running a chunk ahead of its decoder; None where the engine has none."""
+        return None
 
     def detect_language(self, audio: Audio, allowed: tuple[str, ...] = ()) -> tuple[str, float]:
         """The most likely language of the first 30 s (among `allowed` when given), and its probability."""
@@ -72,9 +102,11 @@ class LoadedModel:
         language: str,
         prompt: str | None,
         switch: LanguageSwitch | None = None,
+        ahead: EncodeAhead | None = None,
     ) -> Iterator[Segment]:
         """One window of samples, decoded after `prompt` in `language`, or, with a `switch`, in the
-        language it chooses from each 30 s window's detection (segments say which)."""
+        language it chooses from each 30 s window's detection (segments say which); with `ahead`,
+        through the request's encoder running ahead (`encode_ahead`)."""
         raise NotImplementedError
 
     def decode_utterance(

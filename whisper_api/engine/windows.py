@@ -26,6 +26,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -48,6 +49,27 @@ ChunkDecoder = Callable[[np.ndarray, "str | None"], Iterator[Segment]]
 SpeechFinder = Callable[[np.ndarray], list[tuple[float, float]]]
 #: Pauses (start, end), in seconds, inside the samples given: the silences between speech.
 PauseFinder = Callable[[np.ndarray], list[tuple[float, float]]]
+
+
+class EncodeAhead(Protocol):
+    """An engine's encoder running one chunk ahead: while a chunk decodes, the chunk after it
+    (the one that starts at its cut, known before the decode) is encoded on a spare core."""
+
+    def prefetch(self, samples: np.ndarray) -> None:
+        """Start encoding the chunk likely decoded next (`decode` uses it if it is that chunk)."""
+
+    def close(self) -> None:
+        """Drop what was encoded ahead (the transcription is over)."""
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where a chunk ends."""
+
+    end: float  # absolute time
+    in_pause: bool  # no word is cut there
+    silent: bool  # the chunk holds no speech at all
+    speech_end: float  # where the pause it is cut in starts (`end` when not cut in a pause)
 
 
 @dataclass(frozen=True)
@@ -88,9 +110,10 @@ def transcribe_windowed(
     policy: WindowPolicy,
     prompt: str | None = None,
     find_pauses: PauseFinder | None = None,
+    ahead: EncodeAhead | None = None,
 ) -> Iterator[Segment]:
     """Segments of the whole audio in time order, numbered from 0, with absolute times."""
-    return _Transcription(audio, decode, find_speech, policy, find_pauses).run(prompt)
+    return _Transcription(audio, decode, find_speech, policy, find_pauses, ahead).run(prompt)
 
 
 class _Transcription:
@@ -103,8 +126,11 @@ class _Transcription:
         find_speech: SpeechFinder,
         policy: WindowPolicy,
         find_pauses: PauseFinder | None = None,
+        ahead: EncodeAhead | None = None,
     ) -> None:
         self.reader = AudioReader(audio)
+        self.ahead = ahead
+        self._cuts: dict[float, _Cut] = {}
         self.duration = audio.duration
         self.decode = decode
         self.find_speech = find_speech
@@ -123,13 +149,21 @@ class _Transcription:
         self.context = [prompt.strip() + " "] if prompt else []
         try:
             while pos < self.duration:
-                cut, in_pause, silent = self.cut_after(pos)
+                # This chunk and the next: the next one's start is known when this one is cut in a
+                # pause (it starts at the cut once the transcript reaches that pause).
+                samples = self.reader.read(pos, min(pos + 2 * policy.chunk_seconds, self.duration))
+                chunk = self.cut_after(pos, samples)
+                cut, in_pause = chunk.end, chunk.in_pause
                 final = cut >= self.duration
-                if silent:
+                if chunk.silent:
                     pos = cut
                     continue
                 crossing: float | None = None
-                segments = self.decode(self.reader.read(pos, cut), conditioning)
+                segments = self.decode(_between(samples, pos, pos, cut), conditioning)
+                if in_pause and not final and self.ahead is not None:
+                    following = self.cut_after(cut, _between(samples, pos, cut, self.duration))
+                    if not following.silent:
+                        self.ahead.prefetch(_between(samples, pos, cut, following.end))
                 try:
                     for raw in segments:
                         segment = _shifted(raw, pos)
@@ -163,7 +197,11 @@ class _Transcription:
                     tail = self.policy.min_speech_seconds
                     yield from self.fill(max(self.last_end, pos), self.duration, min_gap=tail)
                     return
-                if self.last_end > pos + policy.edge_seconds:
+                if in_pause and self.last_end >= chunk.speech_end - REACHED_PAUSE_SECONDS:
+                    # The transcript reaches the pause the chunk was cut in: the next chunk
+                    # starts at the cut (the chunk encoded ahead).
+                    pos = cut
+                elif self.last_end > pos + policy.edge_seconds:
                     # The next chunk starts where the transcript stops, not a whole window later
                     # as Whisper jumps after a window that ends on a single timestamp.
                     pos = self.last_end
@@ -175,27 +213,35 @@ class _Transcription:
                 conditioning = "".join(self.context)[-PROMPT_CHARACTERS:].strip() or None
         finally:
             self.reader.close()
+            if self.ahead is not None:
+                self.ahead.close()
 
-    def cut_after(self, pos: float) -> tuple[float, bool, bool]:
-        """Where the chunk from `pos` ends, whether that is in a pause (no word is cut there), and
-        whether the chunk holds no speech at all (it is not decoded: Whisper invents text over
-        silence and noise, and it costs a window's work for nothing)."""
+    def cut_after(self, pos: float, samples: np.ndarray) -> _Cut:
+        """Where the chunk from `pos` (its audio and what follows: `samples`) ends, whether that is
+        in a pause (no word is cut there), and whether the chunk holds no speech at all (it is not
+        decoded: Whisper invents text over silence and noise, and it costs a window's work for
+        nothing)."""
+        if pos not in self._cuts:
+            self._cuts = {pos: self._cut(pos, samples)}  # the next chunk's, worked out ahead
+        return self._cuts[pos]
+
+    def _cut(self, pos: float, samples: np.ndarray) -> _Cut:
         end = min(pos + self.policy.chunk_seconds, self.duration)
         if self.find_pauses is None:
-            return end, end >= self.duration, False
+            return _Cut(end, end >= self.duration, False, end)
         length = end - pos
-        found = self.find_pauses(self.reader.read(pos, end))
+        found = self.find_pauses(_between(samples, pos, pos, end))
         if len(found) == 1 and found[0][0] <= 0.0 and found[0][1] >= length - 0.01:
-            return end, True, True
+            return _Cut(end, True, True, pos)
         if end >= self.duration:
-            return end, True, False
+            return _Cut(end, True, False, end)
         earliest = self.policy.chunk_seconds * self.policy.earliest_cut
         pauses = [p for p in found if p[1] >= earliest]
         if not pauses:
-            return end, False, False
+            return _Cut(end, False, False, end)
         # The longest pause: a breath inside a sentence is short, the end of a sentence or a turn long.
         start, stop = max(reversed(pauses), key=lambda p: min(p[1], length) - max(p[0], earliest))
-        return pos + max(earliest, (start + stop) / 2), True, False
+        return _Cut(pos + max(earliest, (start + stop) / 2), True, False, pos + start)
 
     def sparse(self, segment: Segment) -> bool:
         """Too little text for its length: in tokens, which speech yields at 3-6 a second in any
@@ -242,6 +288,18 @@ class _Transcription:
                 self.condition_on(segment)
         finally:
             _close(segments)
+
+
+#: A transcript ending this close before the pause a chunk was cut in has reached it (Whisper's
+#: segment ends fall a little before or after the last word's).
+REACHED_PAUSE_SECONDS = 0.5
+
+
+def _between(samples: np.ndarray, offset: float, start: float, end: float) -> np.ndarray:
+    """`samples` (which begin at `offset` s) from `start` to `end`: the same samples, to the
+    sample, as `AudioReader.read(start, end)` returns."""
+    base = int(offset * SAMPLE_RATE)
+    return samples[max(0, int(start * SAMPLE_RATE) - base) : max(0, int(end * SAMPLE_RATE) - base)]
 
 
 class AudioReader:
