@@ -21,7 +21,6 @@ from whisper_api.engine.languages import LanguageSwitch
 from whisper_api.engine.types import Audio, ModelLocation, Segment, TranscriptionInfo, TranscriptionOptions
 from whisper_api.engine.windows import EncodeAhead, WindowPolicy, pauses, speech_spans, transcribe_windowed
 
-
 #: The language a window is set up in before its own detection replaces it.
 DEFAULT_LANGUAGE = "en"
 
