@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import zlib
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,13 @@ from whisper_api.engine.types import (
     VadSettings,
     segment_from,
 )
-from whisper_api.engine.windows import MAX_WINDOW_TOKENS, AudioReader, EncodeAhead, WindowPolicy
+from whisper_api.engine.windows import (
+    MAX_WINDOW_TOKENS,
+    SHORT_PAUSE_MS,
+    AudioReader,
+    EncodeAhead,
+    WindowPolicy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -197,8 +204,12 @@ class FasterWhisperTranscriber(LoadedModel):
         )
         return _converted(segments, switch)
 
-    def encode_ahead(self) -> EncodeAhead | None:
-        return _EncoderAhead(self._model) if self.choice.num_workers > 1 else None
+    def encode_ahead(self, options: TranscriptionOptions) -> EncodeAhead | None:
+        # A streamed request's short first chunk is encoded at its own length (engine/utterance.py):
+        # its first words come out in half the time.
+        return _EncoderAhead(
+            self._model, short_first=options.streamed, runs_ahead=self.choice.num_workers > 1
+        )
 
     def decode_utterance(self, samples: np.ndarray, options: TranscriptionOptions) -> utterance.Outcome:
         return utterance.decode_short(self._model, samples, options, self.windows.window_tokens)
@@ -223,12 +234,16 @@ class FasterWhisperTranscriber(LoadedModel):
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
 
+#: Whisper's checks of a decoded window before its temperature fallback: a text that zlib shrinks
+#: more than this is repetitive, one decoded with a lower average log-probability unsure (unless
+#: the window is silence).
+COMPRESSION_RATIO_LIMIT = 2.4
+LOGPROB_LIMIT = -1.0
+NO_SPEECH_LIMIT = 0.6
 #: Mel frames in a 30 s window.
 N_FRAMES = 3000
 #: Encoder passes a request keeps: the chunk ahead, the chunk decoding, a window inside it.
 HELD_PASSES = 3
-#: The shortest pause a streamed request's first window may end in (a fluent reader's breath).
-SHORT_PAUSE_MS = 120
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
 MAX_HOTWORD_TOKENS = 112
 
@@ -261,12 +276,15 @@ class _OtherLanguageError(Exception):
     """A prompted chunk's first window is in another language than the prompt's text."""
 
 
-class _SteeredDetection:
-    """A CTranslate2 Whisper model whose per-window language detection a request's switch decides
-    (among the request's allowed languages; an unsure window keeps the language before it)."""
+class _RequestModel:
+    """The CTranslate2 Whisper model as one request uses it: with a switch, each window's language
+    detection is the switch's choice (among the request's allowed languages; an unsure window keeps
+    the language before it); a greedy decode that loops after earlier text is decoded again without
+    that text before faster-whisper falls back to sampling."""
 
-    def __init__(self, model: Any, switch: LanguageSwitch, prompted: bool) -> None:  # noqa: ANN401
+    def __init__(self, model: Any, tokenizer: Any, switch: LanguageSwitch | None, prompted: bool) -> None:  # noqa: ANN401
         self._model = model
+        self._tokenizer = tokenizer  # faster-whisper's Hugging Face tokenizer
         self._switch = switch
         self._prompted = prompted
 
@@ -274,6 +292,8 @@ class _SteeredDetection:
         return getattr(self._model, name)
 
     def detect_language(self, features: Any) -> list[list[tuple[str, float]]]:  # noqa: ANN401
+        if self._switch is None:
+            return self._model.detect_language(features)
         before = self._switch.current
         results = self._model.detect_language(features)
         chosen = self._switch.choose((token[2:-2], float(p)) for token, p in results[0])
@@ -281,6 +301,42 @@ class _SteeredDetection:
             raise _OtherLanguageError  # before the window is decoded: only its encoder pass is lost
         self._prompted = False  # later windows of the chunk are prompted with this one's text
         return [[(f"<|{chosen}|>", 1.0)]]
+
+    def generate(self, features: Any, prompts: list[list[int]], **options: Any) -> list[Any]:  # noqa: ANN401
+        """Whisper's own decode; a greedy one conditioned on earlier text that fails Whisper's checks
+        (the decoder copying that text or repeating itself, or unsure) is decoded again, greedily,
+        from the window's start sequence alone (kept if it passes them). Sampling at rising
+        temperatures, Whisper's remedy, is random and on this CPU costs five decodes a step
+        (faster-whisper samples `best_of` 5) up to the token limit each."""
+        results = self._model.generate(features, prompts, **options)
+        prompt = prompts[0]
+        sot = self._tokenizer.token_to_id("<|startoftranscript|>")
+        if "sampling_temperature" in options or len(prompts) != 1 or prompt[0] == sot or sot not in prompt:
+            return results
+        if self._passes(results[0]):
+            return results
+        alone = prompt[prompt.index(sot) :]
+        budget = options.get("max_length", 448) - len(prompt)
+        again = self._model.generate(features, [alone], **{**options, "max_length": len(alone) + budget})
+        logger.info("a window that failed Whisper's checks after earlier text was decoded again without it")
+        return again if self._passes(again[0]) else results
+
+    def _passes(self, result: Any) -> bool:  # noqa: ANN401
+        """Whisper's checks before its temperature fallback: not repetitive, not unsure (a
+        no-speech window, which Whisper skips, passes)."""
+        end = self._tokenizer.token_to_id("<|endoftext|>")
+        tokens = result.sequences_ids[0]
+        text = self._tokenizer.decode([t for t in tokens if t < end]).strip()
+        if text and compression_ratio(text) > COMPRESSION_RATIO_LIMIT:
+            return False
+        average = result.scores[0] * len(tokens) / (len(tokens) + 1)  # as faster-whisper reads it
+        return average >= LOGPROB_LIMIT or result.no_speech_prob > NO_SPEECH_LIMIT
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition measure: how much zlib shrinks the text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data))
 
 
 def _request_view(
@@ -290,11 +346,11 @@ def _request_view(
     prompted: bool,
 ) -> Any:  # noqa: ANN401
     """A per-request view of the loaded model (sharing its weights) that encodes through the
-    request's `encoder` and, with a `switch`, detects each window's language through it."""
+    request's `encoder` and decodes through `_RequestModel` (with a `switch`: each window in its
+    own language)."""
     view = copy.copy(model)
     view.encode = encoder.encode
-    if switch is not None:
-        view.model = _SteeredDetection(model.model, switch, prompted)
+    view.model = _RequestModel(model.model, model.hf_tokenizer, switch, prompted)
     return view
 
 
@@ -304,14 +360,17 @@ class _EncoderAhead:
     for a chunk decoded again from the start (after a language change). A pass is used only for
     the very features faster-whisper asks for; anything else is encoded then and there."""
 
-    def __init__(self, model: Any) -> None:  # noqa: ANN401 - faster_whisper.WhisperModel
-        self._model = model
+    def __init__(self, model: Any, short_first: bool = False, runs_ahead: bool = True) -> None:  # noqa: ANN401
+        self._model = model  # faster_whisper.WhisperModel
+        self._short_first = short_first  # the first pass, when short, is encoded at its own length
+        self._runs_ahead = runs_ahead  # False: one CTranslate2 worker, nothing runs beside it
         self._pool: ThreadPoolExecutor | None = None
         self._held: list[tuple[np.ndarray, Future]] = []  # newest first
         self._next: np.ndarray | None = None  # the chunk to encode ahead
 
     def prefetch(self, samples: np.ndarray) -> None:
-        self._next = samples  # started once this chunk is encoded: its decoder leaves a core idle
+        if self._runs_ahead:
+            self._next = samples  # started once this chunk is encoded: its decoder leaves a core idle
 
     def encode(self, features: np.ndarray) -> Any:  # noqa: ANN401 - a CTranslate2 StorageView
         try:
@@ -319,11 +378,22 @@ class _EncoderAhead:
                 if held.shape == features.shape and np.array_equal(held, features):
                     return encoded.result()
             encoded = Future()
-            encoded.set_result(self._model.encode(features))
+            encoded.set_result(self._model.encode(self._shortened(features)))
             self._hold(features, encoded)
             return encoded.result()
         finally:
             self._start_next()
+
+    def _shortened(self, features: np.ndarray) -> np.ndarray:
+        """The first pass's features without the padding past `short_window_frames` (zero columns:
+        faster-whisper pads a short window's mel with zeros)."""
+        first, self._short_first = self._short_first, False
+        if not first or features.ndim != 2:
+            return features
+        written = np.flatnonzero(np.any(features != 0, axis=0))
+        content = int(written[-1]) + 1 if len(written) else 0
+        frames = utterance.short_window_frames(content)
+        return features if frames >= features.shape[-1] else np.ascontiguousarray(features[:, :frames])
 
     def _start_next(self) -> None:
         from faster_whisper.audio import pad_or_trim

@@ -19,7 +19,14 @@ import numpy as np
 from whisper_api.engine import utterance
 from whisper_api.engine.languages import LanguageSwitch
 from whisper_api.engine.types import Audio, ModelLocation, Segment, TranscriptionInfo, TranscriptionOptions
-from whisper_api.engine.windows import EncodeAhead, WindowPolicy, pauses, speech_spans, transcribe_windowed
+from whisper_api.engine.windows import (
+    EncodeAhead,
+    WindowPolicy,
+    pauses,
+    short_pauses,
+    speech_spans,
+    transcribe_windowed,
+)
 
 #: The language a window is set up in before its own detection replaces it.
 DEFAULT_LANGUAGE = "en"
@@ -76,17 +83,18 @@ class LoadedModel:
     def _windowed(
         self, audio: Audio, options: TranscriptionOptions, language: str, switch: LanguageSwitch | None
     ) -> Iterator[Segment]:
-        ahead = self.encode_ahead()
+        ahead = self.encode_ahead(options)
 
         def window(samples: np.ndarray, prompt: str | None) -> Iterator[Segment]:
             current = switch.current if switch is not None else None
             return self.decode(samples, options, current or language, prompt, switch, ahead)
 
+        quick = short_pauses if options.streamed else None  # the first words sooner
         return transcribe_windowed(
-            audio, window, speech_spans, self.windows, options.prompt or None, pauses, ahead
+            audio, window, speech_spans, self.windows, options.prompt or None, pauses, ahead, quick
         )
 
-    def encode_ahead(self) -> EncodeAhead | None:
+    def encode_ahead(self, options: TranscriptionOptions) -> EncodeAhead | None:
         """A request's encoder running a chunk ahead of its decoder; None where the engine has none."""
         return None
 

@@ -73,8 +73,8 @@ class TranscriptionOptions:
     vad: VadSettings | None = None
     #: Score every decoded text token (one extra encoder pass per 30 s window).
     logprobs: bool = False
-    #: The segments are sent as they are decoded: batched decoding starts with a short window alone,
-    #: so the first words come soon.
+    #: The segments are sent as they are decoded: decoding starts with a short first window (up to
+    #: a pause after a few seconds), so the first words come soon.
     streamed: bool = False
     #: One live utterance (a Realtime commit): decoded for latency where the engine can
     #: (engine/utterance.py), else as any audio.

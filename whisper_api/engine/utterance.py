@@ -84,6 +84,11 @@ def fits(duration: float, options: TranscriptionOptions) -> bool:
     )
 
 
+def short_window_frames(content: int) -> int:
+    """The mel frames a short stretch of `content` frames is encoded in: itself and its padding."""
+    return min(3000, max(MIN_FRAMES, content + PAD_FRAMES))
+
+
 def decode_short(model: Any, samples: np.ndarray, options: TranscriptionOptions, max_tokens: int) -> Outcome:  # noqa: ANN401
     """Encode `samples` with its padding, detect the language there if needed, decode greedily.
 
@@ -95,7 +100,7 @@ def decode_short(model: Any, samples: np.ndarray, options: TranscriptionOptions,
 
     features = model.feature_extractor(samples)
     content = min(features.shape[-1], int(MAX_SECONDS * 100))
-    frames = min(3000, max(MIN_FRAMES, content + PAD_FRAMES))
+    frames = short_window_frames(content)
     window = np.zeros((features.shape[0], frames), dtype=np.float32)
     window[:, :content] = features[:, :content]
     ct2 = model.model

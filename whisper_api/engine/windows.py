@@ -6,12 +6,16 @@ decoder reads as "nothing more here" (a single timestamp at the end, or a no-spe
 jumps over the rest of that window: on long audio that switches language this silently drops whole
 passages. This driver fixes both, for any engine that can decode a short array:
 
-- the audio goes to the engine in chunks of at most `chunk_seconds` (one 30 s window by default),
-  cut in the longest pause a voice activity detector finds in its last two thirds, so no word
-  is cut and a change of speaker or language at a pause starts a new chunk (its language is
-  detected on its own); the next chunk starts where the last segment ended, as Whisper's own seek
-  does, but never a whole window later when the decoder stopped early; where no pause was found, a
-  segment that the cut may have cut short is decoded again, whole, with the next chunk;
+- the audio goes to the engine in chunks of at most `chunk_seconds` (240 s by default: inside a
+  chunk the engine seeks from window to window as Whisper does, which wastes no encoder pass;
+  30 s chunks, one window each, cost two encoder passes for every three windows more and were no
+  more accurate), cut in the longest pause a voice activity detector finds in its last two
+  thirds, so no word is cut; the next chunk starts at that cut once the transcript reaches the
+  pause (so an engine can encode it while this one decodes: `EncodeAhead`), else where the last
+  segment ended, but never a whole window later when the decoder stopped early; where no pause
+  was found, a segment that the cut may have cut short is decoded again, whole, with the next
+  chunk; a streamed request's first chunk ends in the first short pause after 2 s, so its first
+  words come out after one short decode;
 - the text of confident segments conditions the next chunk, as the engine conditions each window
   on the previous one; an unsure window (another language forced into this one, noise) keeps only
   its first segment and conditions nothing, so it cannot run on over the speech that follows;
@@ -70,14 +74,16 @@ class _Cut:
     in_pause: bool  # no word is cut there
     silent: bool  # the chunk holds no speech at all
     speech_end: float  # where the pause it is cut in starts (`end` when not cut in a pause)
+    quick: bool = False  # a streamed request's short first chunk
 
 
 @dataclass(frozen=True)
 class WindowPolicy:
     """How long audio is cut into chunks and checked for skipped speech."""
 
-    #: longest chunk handed to the engine at once (bounds features and decoder memory)
-    chunk_seconds: float = 30.0
+    #: longest chunk handed to the engine at once (bounds features and decoder memory); the engine
+    #: decodes it in Whisper's 30 s windows, each starting where the last one's text stopped
+    chunk_seconds: float = 240.0
     #: segments ending this close to a chunk's cut are decoded again with the next chunk
     edge_seconds: float = 3.0
     #: silence between segments longer than this is checked for speech the decoder skipped
@@ -96,6 +102,10 @@ class WindowPolicy:
     earliest_cut: float = 1 / 3
     #: a segment this long with under 2 tokens per second skipped speech: decoded again
     sparse_seconds: float = 10.0
+    #: a streamed request's first chunk ends in the first short pause after this much audio (its
+    #: first words are sent sooner), if there is one before `first_chunk_seconds`
+    first_text_seconds: float = 2.0
+    first_chunk_seconds: float = 10.0
 
     @property
     def window_tokens(self) -> int:
@@ -111,9 +121,12 @@ def transcribe_windowed(
     prompt: str | None = None,
     find_pauses: PauseFinder | None = None,
     ahead: EncodeAhead | None = None,
+    quick_start: PauseFinder | None = None,
 ) -> Iterator[Segment]:
-    """Segments of the whole audio in time order, numbered from 0, with absolute times."""
-    return _Transcription(audio, decode, find_speech, policy, find_pauses, ahead).run(prompt)
+    """Segments of the whole audio in time order, numbered from 0, with absolute times; with
+    `quick_start` (which finds short pauses too), a short first chunk (a streamed request's)."""
+    transcription = _Transcription(audio, decode, find_speech, policy, find_pauses, ahead, quick_start)
+    return transcription.run(prompt)
 
 
 class _Transcription:
@@ -127,9 +140,11 @@ class _Transcription:
         policy: WindowPolicy,
         find_pauses: PauseFinder | None = None,
         ahead: EncodeAhead | None = None,
+        quick_start: PauseFinder | None = None,
     ) -> None:
         self.reader = AudioReader(audio)
         self.ahead = ahead
+        self.quick_start = quick_start
         self._cuts: dict[float, _Cut] = {}
         self.duration = audio.duration
         self.decode = decode
@@ -160,7 +175,8 @@ class _Transcription:
                     continue
                 crossing: float | None = None
                 segments = self.decode(_between(samples, pos, pos, cut), conditioning)
-                if in_pause and not final and self.ahead is not None:
+                if in_pause and not final and self.ahead is not None and not chunk.quick:
+                    # (after a short first chunk, finding the next cut would delay the first words)
                     following = self.cut_after(cut, _between(samples, pos, cut, self.duration))
                     if not following.silent:
                         self.ahead.prefetch(_between(samples, pos, cut, following.end))
@@ -229,6 +245,10 @@ class _Transcription:
         end = min(pos + self.policy.chunk_seconds, self.duration)
         if self.find_pauses is None:
             return _Cut(end, end >= self.duration, False, end)
+        if pos == 0.0 and self.quick_start is not None:
+            quick = self._quick_cut(samples)
+            if quick is not None:
+                return quick
         length = end - pos
         found = self.find_pauses(_between(samples, pos, pos, end))
         if len(found) == 1 and found[0][0] <= 0.0 and found[0][1] >= length - 0.01:
@@ -242,6 +262,18 @@ class _Transcription:
         # The longest pause: a breath inside a sentence is short, the end of a sentence or a turn long.
         start, stop = max(reversed(pauses), key=lambda p: min(p[1], length) - max(p[0], earliest))
         return _Cut(pos + max(earliest, (start + stop) / 2), True, False, pos + start)
+
+    def _quick_cut(self, samples: np.ndarray) -> _Cut | None:
+        """The first chunk's end in the first short pause after `first_text_seconds`, or None."""
+        policy = self.policy
+        reach = min(policy.first_chunk_seconds, self.duration)
+        found = self.quick_start(_between(samples, 0.0, 0.0, reach)) if self.quick_start else []
+        between_words = [(a, b) for a, b in found if a > 0.0 and b < reach]
+        later = [(a, b) for a, b in between_words if a >= policy.first_text_seconds]
+        if not later:
+            return None
+        start, stop = later[0]
+        return _Cut((start + stop) / 2, True, False, start, quick=True)
 
     def sparse(self, segment: Segment) -> bool:
         """Too little text for its length: in tokens, which speech yields at 3-6 a second in any
@@ -368,13 +400,23 @@ PAUSE_MS = 300
 PAUSE_PAD_MS = 100
 
 
-def pauses(samples: np.ndarray) -> list[tuple[float, float]]:
-    """The silences of at least PAUSE_MS between Silero VAD's speech spans, and the samples' silent
-    end (a chunk may be cut anywhere in them), in seconds."""
-    spans = vad_spans(samples, min_silence_duration_ms=PAUSE_MS, speech_pad_ms=PAUSE_PAD_MS)
+def pauses(samples: np.ndarray, shortest_ms: int = PAUSE_MS) -> list[tuple[float, float]]:
+    """The silences of at least `shortest_ms` between Silero VAD's speech spans, and the samples'
+    silent end (a chunk may be cut anywhere in them), in seconds."""
+    pad = min(PAUSE_PAD_MS, shortest_ms // 3)
+    spans = vad_spans(samples, min_silence_duration_ms=shortest_ms, speech_pad_ms=pad)
     edges = [0.0, *(t for span in spans for t in span), len(samples) / SAMPLE_RATE]
     silences = list(zip(edges[::2], edges[1::2], strict=True))
-    return [(a, b) for a, b in silences if b - a >= PAUSE_MS / 1000]
+    return [(a, b) for a, b in silences if b - a >= shortest_ms / 1000]
+
+
+#: The shortest pause a streamed request's first chunk may end in (a fluent reader's breath).
+SHORT_PAUSE_MS = 120
+
+
+def short_pauses(samples: np.ndarray) -> list[tuple[float, float]]:
+    """Pauses down to SHORT_PAUSE_MS: where a streamed request's short first chunk may end."""
+    return pauses(samples, SHORT_PAUSE_MS)
 
 
 def _shifted(segment: Segment, offset: float) -> Segment:
