@@ -132,7 +132,7 @@ def run_direct(config: ServerConfig, clips: dict[str, Clip], repeats: int, work:
         "config": config.name,
         "environment": config.environment(),
         "repeats": repeats,
-        "files": [{"name": n, "path": str(clips[n].path)} for n in config.clips],
+        "files": [{"name": n, "path": str(clips[n].path)} for n in config.clips if n in config.direct_clips],
     }
     raw = _subprocess_json("bench.direct", request, work)
     return {
@@ -339,10 +339,11 @@ def run_plan(
 def _derive(entry: dict[str, Any], baseline: dict[str, Any] | None) -> None:
     """Ratios: HTTP over direct (the server's overhead), and speed-up over the baseline."""
     for name, http in entry["http"]["single"].items():
-        direct = entry["direct"]["files"][name]
-        http["overhead"] = http["seconds"] / direct["seconds"] - 1
-        http["direct_seconds"] = direct["seconds"]
-        http["direct_wer"] = direct["wer"]
+        direct = entry["direct"]["files"].get(name)
+        if direct is not None:
+            http["overhead"] = http["seconds"] / direct["seconds"] - 1
+            http["direct_seconds"] = direct["seconds"]
+            http["direct_wer"] = direct["wer"]
         if baseline and name in baseline["files"]:
             http["speedup_vs_baseline"] = baseline["files"][name]["seconds"] / http["seconds"]
             http["baseline_wer"] = baseline["files"][name]["wer"]
