@@ -170,7 +170,9 @@ SMOKE = Plan(
     name="smoke",
     long_seconds=(),
     configs=(
-        ServerConfig("tiny.en-int8-b1-1x1", model="tiny.en", workers=1, clips=("short",), direct_clips=("short",)),
+        ServerConfig(
+            "tiny.en-int8-b1-1x1", model="tiny.en", workers=1, clips=("short",), direct_clips=("short",)
+        ),
     ),
     baseline_clips=("short",),
     baseline_model="tiny.en",
