@@ -221,11 +221,12 @@ class Settings:
         30.0, "WHISPER_API_QUEUE_TIMEOUT", "Seconds a request may wait for a slot before a 429"
     )
     window_seconds: float = _setting(
-        240.0,
+        30.0,
         "WHISPER_API_WINDOW_SECONDS",
-        "Seconds of audio handed to the engine at once (Whisper decodes it in its own 30 s windows), "
-        "cut in a pause; the next starts where the transcript stops and skipped speech is decoded "
-        "again (bounds memory per transcription)",
+        "Seconds of audio handed to the engine at once, cut in the longest pause in its last two "
+        "thirds; the next starts where the transcript stops and skipped speech is decoded again "
+        "(bounds memory per transcription). Longer chunks (Whisper seeks window to window inside "
+        "one) cost fewer encoder passes but follow language switches worse (see BENCHMARKS.md)",
     )
     max_window_tokens: int = _setting(
         220,

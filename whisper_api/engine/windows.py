@@ -6,16 +6,17 @@ decoder reads as "nothing more here" (a single timestamp at the end, or a no-spe
 jumps over the rest of that window: on long audio that switches language this silently drops whole
 passages. This driver fixes both, for any engine that can decode a short array:
 
-- the audio goes to the engine in chunks of at most `chunk_seconds` (240 s by default: inside a
-  chunk the engine seeks from window to window as Whisper does, which wastes no encoder pass;
-  30 s chunks, one window each, cost two encoder passes for every three windows more and were no
-  more accurate), cut in the longest pause a voice activity detector finds in its last two
-  thirds, so no word is cut; the next chunk starts at that cut once the transcript reaches the
-  pause (so an engine can encode it while this one decodes: `EncodeAhead`), else where the last
-  segment ended, but never a whole window later when the decoder stopped early; where no pause
-  was found, a segment that the cut may have cut short is decoded again, whole, with the next
-  chunk; a streamed request's first chunk ends in the first short pause after 2 s, so its first
-  words come out after one short decode;
+- the audio goes to the engine in chunks of at most `chunk_seconds` (30 s by default: one window,
+  so a change of speaker or language at a pause starts a new chunk whose language is detected on
+  its own; longer chunks, where the engine seeks from window to window as Whisper does, waste
+  fewer encoder passes but decode a window that holds two languages in one of them), cut in the
+  longest pause a voice activity detector finds in its last two thirds, so no word is cut; the
+  next chunk starts at that cut once the transcript reaches the pause (so an engine can encode
+  it while this one decodes: `EncodeAhead`), else where the last segment ended, but never a
+  whole window later when the decoder stopped early; where no pause was found, a segment that
+  the cut may have cut short is decoded again, whole, with the next chunk; a streamed request's
+  first chunk ends in the first short pause after 2 s, so its first words come out after one
+  short decode;
 - the text of confident segments conditions the next chunk, as the engine conditions each window
   on the previous one; an unsure window (another language forced into this one, noise) keeps only
   its first segment and conditions nothing, so it cannot run on over the speech that follows;
@@ -82,8 +83,8 @@ class WindowPolicy:
     """How long audio is cut into chunks and checked for skipped speech."""
 
     #: longest chunk handed to the engine at once (bounds features and decoder memory); the engine
-    #: decodes it in Whisper's 30 s windows, each starting where the last one's text stopped
-    chunk_seconds: float = 240.0
+    #: decodes a longer one in Whisper's 30 s windows, each starting where the last one's text stopped
+    chunk_seconds: float = 30.0
     #: segments ending this close to a chunk's cut are decoded again with the next chunk
     edge_seconds: float = 3.0
     #: silence between segments longer than this is checked for speech the decoder skipped
