@@ -9,6 +9,8 @@ import openai
 import pytest
 import requests
 
+from tests.text import normalise
+
 JFK_WORDS = "ask not what your country can do for you"
 
 
@@ -32,13 +34,15 @@ def test_sdk_stream_yields_deltas_then_exactly_one_done(
     assert JFK_WORDS in done.text.lower().replace(",", "")
 
 
-def test_stream_done_text_equals_the_non_streaming_transcript(
+def test_stream_done_text_has_the_non_streaming_transcript_s_words(
     openai_client: openai.OpenAI, audio_dir: Path
 ) -> None:
+    """A stream's first chunk ends in the first short pause (its first words come sooner), so its
+    sentences may be punctuated differently; the words are the same."""
     events = _events(openai_client, audio_dir / "jfk.flac")
     with (audio_dir / "jfk.flac").open("rb") as fh:
         whole = openai_client.audio.transcriptions.create(model="whisper-1", file=fh)
-    assert events[-1].text == whole.text
+    assert normalise(events[-1].text) == normalise(whole.text)
 
 
 def test_stream_done_usage_counts_audio_and_decoded_tokens(

@@ -126,6 +126,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
         self, samples: np.ndarray, options: TranscriptionOptions, language: str, prompt: str | None
     ) -> Iterator[Segment]:
         """One chunk through openai-whisper's own `transcribe()` (the whole chunk at once)."""
+        import torch
         import whisper
 
         kwargs: dict[str, Any] = {}
@@ -135,6 +136,8 @@ class OpenAIWhisperTranscriber(LoadedModel):
                 return
             kwargs["clip_timestamps"] = clips
         with self._lock:
+            # The temperature fallback samples: seeded, the same chunk always gives the same text.
+            torch.manual_seed(SAMPLING_SEED)
             result = whisper.transcribe(
                 self._model,
                 samples,
@@ -152,6 +155,10 @@ class OpenAIWhisperTranscriber(LoadedModel):
             )
         for index, segment in enumerate(result["segments"]):
             yield segment_from(index, segment, language)
+
+
+#: Seed of the sampling in openai-whisper's temperature fallback (torch's generator).
+SAMPLING_SEED = 0
 
 
 def keyword_prompt(keywords: tuple[str, ...], prompt: str | None) -> str | None:
