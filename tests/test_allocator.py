@@ -62,3 +62,52 @@ def test_with_glibc_own_threshold_later_weights_land_in_the_heap() -> None:
 def test_the_operator_glibc_variables_take_precedence() -> None:
     assert probe(256, MALLOC_MMAP_THRESHOLD_="8388608") == ["0", "0", "1"]
     assert probe(256, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=8388608") == ["0", "0", "1"]
+
+
+# In a fresh process: eight threads each allocate while the others hold their blocks; glibc's
+# malloc_info lists one <heap> per arena in use.
+ARENAS = """
+import ctypes, sys, tempfile, threading
+from whisper_api.engine.memory import limit_arenas
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.fopen.restype = ctypes.c_void_p
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+print(limit_arenas(int(sys.argv[1])))
+barrier = threading.Barrier(8)
+
+def hold():
+    libc.malloc(1000)
+    barrier.wait()
+
+threads = [threading.Thread(target=hold) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    fp = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, fp)
+    libc.fclose(fp)
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+def arenas(count: int, **env: str) -> list[str]:
+    environ = {"PATH": "/usr/bin:/bin", **env}
+    done = subprocess.run([sys.executable, "-c", ARENAS, str(count)], env=environ, cwd=ROOT,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout.split()
+
+
+def test_a_worker_s_threads_share_at_most_the_arenas_set() -> None:
+    limited, free = arenas(2), arenas(0)
+    assert limited == ["True", "2"]
+    assert free[0] == "False" and int(free[1]) > 2  # glibc's own: more arenas for the threads
+
+
+def test_the_operator_arena_variable_takes_precedence() -> None:
+    assert arenas(2, MALLOC_ARENA_MAX="3") == ["False", "3"]

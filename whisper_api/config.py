@@ -63,6 +63,13 @@ class Settings:
         "WHISPER_API_MODEL_IDLE_SECONDS",
         "Unload a model nobody has used for this many seconds (pinned models stay); 0 = never",
     )
+    malloc_arenas: int = _setting(
+        2,
+        "WHISPER_API_MALLOC_ARENAS",
+        "glibc malloc arenas per worker (each thread otherwise gets its own, which keep what it "
+        "freed: 713 MiB peak instead of 579 MiB over four requests); 0 = glibc's own; "
+        "MALLOC_ARENA_MAX wins",
+    )
     malloc_mmap_threshold_kb: int = _setting(
         256,
         "WHISPER_API_MALLOC_MMAP_KB",

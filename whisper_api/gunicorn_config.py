@@ -85,7 +85,11 @@ def pre_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's Arbiter and W
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001
-    """Worker: take its slot's device before the app, torch or CUDA are loaded."""
+    """Worker: take its slot's device before the app, torch or CUDA are loaded; bound its malloc
+    arenas before its threads start."""
+    from whisper_api.engine.memory import limit_arenas
+
+    limit_arenas(_settings.malloc_arenas)
     gpu = _gpu_slots.gpu(worker.whisper_slot)
     os.environ.update(device_environment(gpu, os.environ))
     worker.log.info("worker slot %d uses %s", worker.whisper_slot, "CPU" if gpu is None else f"GPU {gpu}")
