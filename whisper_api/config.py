@@ -419,7 +419,8 @@ class Settings:
 
     @property
     def cpu_count(self) -> int:
-        return os.cpu_count() or 1
+        """The cores this process may use (its CPU affinity and its container's CPU quota)."""
+        return available_cores()
 
     @property
     def effective_workers(self) -> int:
@@ -447,6 +448,23 @@ class Settings:
         if self.cpu_threads:
             return self.cpu_threads
         return max(1, min(self.worker_cores, 2 * self.worker_cores // self.effective_inference_workers))
+
+
+def available_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may run on: its CPU affinity (`taskset`, a pinned container), and the
+    cgroup v2 CPU quota (`docker run --cpus`, a Kubernetes CPU limit), rounded up. The machine's
+    count would give a 2-CPU container on a 16-core host eight parallel decoders of four threads."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return max(1, cores)
 
 
 def _parse(name: str, default: Any, raw: str) -> Any:
