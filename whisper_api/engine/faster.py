@@ -242,6 +242,8 @@ LOGPROB_LIMIT = -1.0
 NO_SPEECH_LIMIT = 0.6
 #: Mel frames in a 30 s window.
 N_FRAMES = 3000
+#: Whisper's text context, in tokens (faster-whisper's default `max_length`).
+MAX_CONTEXT = 448
 #: Encoder passes a request keeps: the chunk ahead, the chunk decoding, a window inside it.
 HELD_PASSES = 3
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
@@ -303,21 +305,23 @@ class _RequestModel:
         return [[(f"<|{chosen}|>", 1.0)]]
 
     def generate(self, features: Any, prompts: list[list[int]], **options: Any) -> list[Any]:  # noqa: ANN401
-        """Whisper's own decode; a greedy one conditioned on earlier text that fails Whisper's checks
+        """Whisper's own decode, with the token budget faster-whisper means (`ct2_max_length`); a
+        greedy one conditioned on earlier text that fails Whisper's checks
         (the decoder copying that text or repeating itself, or unsure) is decoded again, greedily,
         from the window's start sequence alone (kept if it passes them). Sampling at rising
         temperatures, Whisper's remedy, is random and on this CPU costs five decodes a step
         (faster-whisper samples `best_of` 5) up to the token limit each."""
-        results = self._model.generate(features, prompts, **options)
         prompt = prompts[0]
+        budget = options.get("max_length", MAX_CONTEXT) - len(prompt)  # faster-whisper's new tokens
+        options = {**options, "max_length": utterance.ct2_max_length(budget)}
+        results = self._model.generate(features, prompts, **options)
         sot = self._tokenizer.token_to_id("<|startoftranscript|>")
         if "sampling_temperature" in options or len(prompts) != 1 or prompt[0] == sot or sot not in prompt:
             return results
         if self._passes(results[0]):
             return results
         alone = prompt[prompt.index(sot) :]
-        budget = options.get("max_length", 448) - len(prompt)
-        again = self._model.generate(features, [alone], **{**options, "max_length": len(alone) + budget})
+        again = self._model.generate(features, [alone], **options)
         logger.info("a window that failed Whisper's checks after earlier text was decoded again without it")
         return again if self._passes(again[0]) else results
 

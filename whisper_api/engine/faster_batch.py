@@ -22,6 +22,7 @@ import numpy as np
 from whisper_api.engine.batched import BatchPolicy, WindowResult
 from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment, TranscriptionOptions, Word
+from whisper_api.engine.utterance import ct2_max_length
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class FasterBatchDecoder:
         results = self.model.model.generate(
             encoded,
             prompts,
-            max_length=min(self.model.max_length, len(prompts[0]) + self.max_new_tokens),
+            max_length=ct2_max_length(self.max_new_tokens),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

@@ -84,6 +84,15 @@ def fits(duration: float, options: TranscriptionOptions) -> bool:
     )
 
 
+def ct2_max_length(new_tokens: int) -> int:
+    """CTranslate2's `max_length` for a decode of at most `new_tokens` tokens. CTranslate2 4.8's
+    Whisper generates at most max_length / 2 new tokens, whatever the prompt's length (measured:
+    20 -> 10, 100 -> 50, 448 -> 224; a 49-token prompt with 100 -> 50): faster-whisper's own
+    `len(prompt) + max_new_tokens` cut a fresh window at 111 tokens, which dense speech fills
+    in 30 s. 448 is Whisper's context."""
+    return min(_CONTEXT, 2 * new_tokens)
+
+
 def short_window_frames(content: int) -> int:
     """The mel frames a short stretch of `content` frames is encoded in: itself and its padding."""
     return min(3000, max(MIN_FRAMES, content + PAD_FRAMES))
@@ -181,9 +190,7 @@ def _greedy(
         encoded,
         [start],
         beam_size=max(1, beam_size),
-        # CTranslate2 4.8's Whisper generates at most max_length / 2 new tokens, whatever the
-        # prompt's length (measured: 20 -> 10, 100 -> 50, 448 -> 224); 448 is Whisper's context.
-        max_length=min(_CONTEXT, 2 * budget),
+        max_length=ct2_max_length(budget),
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
