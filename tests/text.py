@@ -10,9 +10,40 @@ JFK_REFERENCE = (
 )
 
 
+#: Whisper writes small numbers as digits or as words, either way from the same speech.
+_NUMBERS = dict(
+    enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]  # fmt: skip
+    )
+)
+
+
 def normalise(text: str) -> list[str]:
-    """Lower-case words without punctuation."""
-    return re.findall(r"[\w']+", text.lower())
+    """Lower-case words without punctuation; a number up to twenty as its word."""
+    words = re.findall(r"[\w']+", text.lower())
+    return [_NUMBERS.get(int(w), w) if w.isdigit() else w for w in words]
 
 
 def word_errors(reference: str, hypothesis: str) -> int:
