@@ -44,11 +44,16 @@ print(mapped_apart(1 << 20), mapped_apart(40 << 20))
 """
 
 
-def probe(threshold_kb: int, **env: str) -> list[str]:
+def run_fresh(code: str, argument: int, **env: str) -> list[str]:
+    """`code` in a fresh interpreter (its allocator untouched) with `argument`; its output's words."""
     environ = {"PATH": "/usr/bin:/bin", **env}
-    done = subprocess.run([sys.executable, "-c", PROBE, str(threshold_kb)], env=environ, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", code, str(argument)], env=environ, cwd=ROOT,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout.split()
+
+
+def probe(threshold_kb: int, **env: str) -> list[str]:
+    return run_fresh(PROBE, threshold_kb, **env)
 
 
 def test_weights_loaded_get_mappings_of_their_own_and_request_buffers_do_not() -> None:
@@ -97,10 +102,7 @@ with tempfile.NamedTemporaryFile(suffix=".xml") as out:
 
 
 def arenas(count: int, **env: str) -> list[str]:
-    environ = {"PATH": "/usr/bin:/bin", **env}
-    done = subprocess.run([sys.executable, "-c", ARENAS, str(count)], env=environ, cwd=ROOT,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return done.stdout.split()
+    return run_fresh(ARENAS, count, **env)
 
 
 def test_a_worker_s_threads_share_at_most_the_arenas_set() -> None:
