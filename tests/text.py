@@ -11,33 +11,11 @@ JFK_REFERENCE = (
 
 
 #: Whisper writes small numbers as digits or as words, either way from the same speech.
-_NUMBERS = dict(
-    enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]  # fmt: skip
-    )
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+    " sixteen seventeen eighteen nineteen twenty"
 )
+_NUMBERS = dict(enumerate(_NUMBER_WORDS.split()))
 
 
 def normalise(text: str) -> list[str]:
