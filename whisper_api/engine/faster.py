@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import zlib
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -234,16 +233,6 @@ class FasterWhisperTranscriber(LoadedModel):
         return max(1, min(self.windows.window_tokens, MAX_WINDOW_TOKENS - min(hot, 223)))
 
 
-#: Whisper's checks of a decoded window before its temperature fallback: a text that zlib shrinks
-#: more than this is repetitive, one decoded with a lower average log-probability unsure (unless
-#: the window is silence).
-COMPRESSION_RATIO_LIMIT = 2.4
-LOGPROB_LIMIT = -1.0
-NO_SPEECH_LIMIT = 0.6
-#: Mel frames in a 30 s window.
-N_FRAMES = 3000
-#: Whisper's text context, in tokens (faster-whisper's default `max_length`).
-MAX_CONTEXT = 448
 #: Encoder passes a request keeps: the chunk ahead, the chunk decoding, a window inside it.
 HELD_PASSES = 3
 #: Hotword tokens kept per request: a quarter of Whisper's context, so text has room after them.
@@ -312,7 +301,7 @@ class _RequestModel:
         temperatures, Whisper's remedy, is random and on this CPU costs five decodes a step
         (faster-whisper samples `best_of` 5) up to the token limit each."""
         prompt = prompts[0]
-        budget = options.get("max_length", MAX_CONTEXT) - len(prompt)  # faster-whisper's new tokens
+        budget = options.get("max_length", utterance.CONTEXT_TOKENS) - len(prompt)  # its new tokens
         options = {**options, "max_length": utterance.ct2_max_length(budget)}
         results = self._model.generate(features, prompts, **options)
         sot = self._tokenizer.token_to_id("<|startoftranscript|>")
@@ -326,21 +315,15 @@ class _RequestModel:
         return again if self._passes(again[0]) else results
 
     def _passes(self, result: Any) -> bool:  # noqa: ANN401
-        """Whisper's checks before its temperature fallback: not repetitive, not unsure (a
-        no-speech window, which Whisper skips, passes)."""
+        """Whisper's checks before its temperature fallback (utterance.py's thresholds): not
+        repetitive, not unsure (a no-speech window, which Whisper skips, passes)."""
         end = self._tokenizer.token_to_id("<|endoftext|>")
         tokens = result.sequences_ids[0]
         text = self._tokenizer.decode([t for t in tokens if t < end]).strip()
-        if text and compression_ratio(text) > COMPRESSION_RATIO_LIMIT:
+        if utterance.compression_ratio(text) > utterance.COMPRESSION_RATIO_LIMIT:
             return False
-        average = result.scores[0] * len(tokens) / (len(tokens) + 1)  # as faster-whisper reads it
-        return average >= LOGPROB_LIMIT or result.no_speech_prob > NO_SPEECH_LIMIT
-
-
-def compression_ratio(text: str) -> float:
-    """Whisper's repetition measure: how much zlib shrinks the text."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data))
+        average = utterance.average_logprob(result.scores[0], len(tokens))  # as faster-whisper reads it
+        return average >= utterance.LOGPROB_LIMIT or result.no_speech_prob > utterance.NO_SPEECH_LIMIT
 
 
 def _request_view(
@@ -405,8 +388,9 @@ class _EncoderAhead:
         if self._next is None:
             return
         # As faster-whisper's transcribe() builds a chunk's first window.
-        features = self._model.feature_extractor(self._next)
-        window = pad_or_trim(features[:, : min(N_FRAMES, features.shape[-1] - 1)])
+        extractor = self._model.feature_extractor
+        features = extractor(self._next)
+        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, features.shape[-1] - 1)])
         self._next = None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="encode-ahead")

@@ -56,7 +56,7 @@ SURE_LANGUAGE = 0.5
 TOKENS_PER_SECOND = 24
 MIN_TOKENS = 48
 _MAX_PROMPT_TOKENS = 223  # Whisper keeps this much earlier text in a prompt
-_CONTEXT = 448  # Whisper's text context, in tokens
+CONTEXT_TOKENS = 448  # Whisper's text context, in tokens
 
 
 class SpeculationDeclined(Exception):  # noqa: N818 - not an error: a guess not worth making
@@ -90,7 +90,7 @@ def ct2_max_length(new_tokens: int) -> int:
     20 -> 10, 100 -> 50, 448 -> 224; a 49-token prompt with 100 -> 50): faster-whisper's own
     `len(prompt) + max_new_tokens` cut a fresh window at 111 tokens, which dense speech fills
     in 30 s. 448 is Whisper's context."""
-    return min(_CONTEXT, 2 * new_tokens)
+    return min(CONTEXT_TOKENS, 2 * new_tokens)
 
 
 def short_window_frames(content: int) -> int:
@@ -198,10 +198,8 @@ def _greedy(
     )[0]
     tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
     text = tokenizer.decode(tokens)
-    # CTranslate2's score is the log-probability divided by the length; Whisper's average counts
-    # the end-of-text token too.
-    avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
-    ratio = _compression_ratio(text)
+    avg_logprob = average_logprob(result.scores[0], len(tokens))
+    ratio = compression_ratio(text)
     return _Try(
         text=text,
         tokens=tuple(tokens),
@@ -210,7 +208,7 @@ def _greedy(
         no_speech_prob=float(result.no_speech_prob),
         ran_on=ratio > COMPRESSION_RATIO_LIMIT
         or _repeats(tokens)
-        or len(tokens) >= min(budget, _CONTEXT // 2) - 1,
+        or len(tokens) >= min(budget, CONTEXT_TOKENS // 2) - 1,
     )
 
 
@@ -222,7 +220,13 @@ def _repeats(tokens: list[int]) -> bool:
     return bool(counts) and max(counts.values()) >= max(3, len(tokens) // 16)
 
 
-def _compression_ratio(text: str) -> float:
+def average_logprob(score: float, tokens: int) -> float:
+    """Whisper's average log-probability of `tokens` decoded tokens from CTranslate2's score (the
+    log-probability divided by the length): Whisper's average counts the end-of-text token too."""
+    return float(score) * tokens / (tokens + 1)
+
+
+def compression_ratio(text: str) -> float:
     """Whisper's measure of repetition: text length over its zlib-compressed length."""
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0

@@ -247,7 +247,7 @@ class _Transcription:
         if self.find_pauses is None:
             return _Cut(end, end >= self.duration, False, end)
         if pos == 0.0 and self.quick_start is not None:
-            quick = self._quick_cut(samples)
+            quick = self._quick_cut(samples, self.quick_start)
             if quick is not None:
                 return quick
         length = end - pos
@@ -264,11 +264,11 @@ class _Transcription:
         start, stop = max(reversed(pauses), key=lambda p: min(p[1], length) - max(p[0], earliest))
         return _Cut(pos + max(earliest, (start + stop) / 2), True, False, pos + start)
 
-    def _quick_cut(self, samples: np.ndarray) -> _Cut | None:
+    def _quick_cut(self, samples: np.ndarray, find_short_pauses: PauseFinder) -> _Cut | None:
         """The first chunk's end in the first short pause after `first_text_seconds`, or None."""
         policy = self.policy
         reach = min(policy.first_chunk_seconds, self.duration)
-        found = self.quick_start(_between(samples, 0.0, 0.0, reach)) if self.quick_start else []
+        found = find_short_pauses(_between(samples, 0.0, 0.0, reach))
         between_words = [(a, b) for a, b in found if a > 0.0 and b < reach]
         later = [(a, b) for a, b in between_words if a >= policy.first_text_seconds]
         if not later:
