@@ -35,9 +35,10 @@ THREADS = Settings().cpu_count
 HOUR_OVER_TEN_MINUTES_MIB = 40
 #: ...and the worker's peak stays under this, whatever ran before (tiny.en, no voice preloaded).
 PEAK_RSS_LIMIT_MIB = 600
-#: English WER on ref71x9: windowed decoding measured 3.1%; the whole file at once, as before,
-#: 13.4% (passages dropped and paraphrased); openai-whisper's transcribe(): see BENCHMARKS.md.
-MAX_WER = 0.035
+#: English WER on ref71x9 (`base` int8): the default 240 s chunks measured 3.9%, 30 s chunks 3.1%;
+#: the whole file at once, as before, 13.4% (passages dropped and paraphrased); openai-whisper's
+#: transcribe() (the bench's baseline) 24.6%, six passages dropped.
+MAX_WER = 0.045
 
 
 class WithoutFallback(TranscriptionOptions):
@@ -196,15 +197,12 @@ def test_an_hour_of_silence_keeps_a_worker_under_its_memory_bound(lean_server: S
     assert hour / 2**20 < PEAK_RSS_LIMIT_MIB
 
 
-@pytest.mark.xfail(
-    reason="open (issue #17): the same 11 s clip twelve times on tiny.en sets off the compression-ratio "
-    "fallback, which samples: runs got 9 of 12 passages (before pause cuts) and 13 of 12 (after)",
-    strict=False,
-)
 def test_a_stream_over_long_audio_sends_every_window_as_it_goes(
     lean_server: ServerProcess, jfk_bytes: bytes
 ) -> None:
-    data = repeated_wav(jfk_bytes, 12)  # 132 s: five windows
+    # 132 s, the same 11 s twelve times: a window conditioned on the identical passage before it
+    # loops; it is decoded again without that text (greedy, so every run gives the same text).
+    data = repeated_wav(jfk_bytes, 12)
     deltas = []
     done = ""
     with requests.post(

@@ -85,7 +85,9 @@ def test_pcm_is_24khz_s16le_that_whisper_transcribes(openai_client: openai.OpenA
         for packet in stream.encode(None):
             container.mux(packet)
     text = openai_client.audio.transcriptions.create(model="whisper-1", file=("pcm.wav", out.getvalue())).text
-    assert word_errors(SENTENCE, text) <= 1
+    # Piper samples noise, so each request's audio differs; tiny.en has heard "keep her" for "keeper"
+    # (2 errors). Misread bytes (wrong rate, endianness or width) give noise or nothing: 10+ errors.
+    assert word_errors(SENTENCE, text) <= 2, text
 
 
 def test_round_trip_held_out_sentences_wer_at_most_10_percent(openai_client: openai.OpenAI) -> None:

@@ -228,12 +228,13 @@ class Settings:
         30.0, "WHISPER_API_QUEUE_TIMEOUT", "Seconds a request may wait for a slot before a 429"
     )
     window_seconds: float = _setting(
-        30.0,
+        240.0,
         "WHISPER_API_WINDOW_SECONDS",
-        "Seconds of audio handed to the engine at once, cut in the longest pause in its last two "
-        "thirds; the next starts where the transcript stops and skipped speech is decoded again "
-        "(bounds memory per transcription). Longer chunks (Whisper seeks window to window inside "
-        "one) cost fewer encoder passes but follow language switches worse (see BENCHMARKS.md)",
+        "Seconds of audio handed to the engine at once (it seeks from one 30 s window to the next "
+        "inside them, as Whisper does), cut in the longest pause in their last two thirds; the next "
+        "starts where the transcript stops and skipped speech is decoded again (bounds memory per "
+        "transcription). 30 = one window per chunk: more encoder passes, and more word errors on "
+        "the benchmark's clips (see BENCHMARKS.md)",
     )
     max_window_tokens: int = _setting(
         220,

@@ -6,14 +6,14 @@ decoder reads as "nothing more here" (a single timestamp at the end, or a no-spe
 jumps over the rest of that window: on long audio that switches language this silently drops whole
 passages. This driver fixes both, for any engine that can decode a short array:
 
-- the audio goes to the engine in chunks of at most `chunk_seconds` (30 s by default: one window,
-  so a change of speaker or language at a pause starts a new chunk whose language is detected on
-  its own; longer chunks, where the engine seeks from window to window as Whisper does, waste
-  fewer encoder passes but decode a window that holds two languages in one of them), cut in the
-  longest pause a voice activity detector finds in its last two thirds, so no word is cut; the
-  next chunk starts at that cut once the transcript reaches the pause (so an engine can encode
-  it while this one decodes: `EncodeAhead`), else where the last segment ended, but never a
-  whole window later when the decoder stopped early; where no pause was found, a segment that
+- the audio goes to the engine in chunks of at most `chunk_seconds` (240 s by default; the engine
+  seeks from one 30 s window to the next inside a chunk, as Whisper does, each window in its own
+  detected language; 30 s chunks, one window each, cost more encoder passes and, on the bench's
+  clips, gave more word errors: a window cut short of its natural end loses the context after it),
+  cut in the longest pause a voice activity detector finds in its last two thirds, so no word is
+  cut; the next chunk starts at that cut once the transcript reaches the pause (so an engine can
+  encode it while this one decodes: `EncodeAhead`), else where the last segment ended, but never
+  a whole window later when the decoder stopped early; where no pause was found, a segment that
   the cut may have cut short is decoded again, whole, with the next chunk; a streamed request's
   first chunk ends in the first short pause after 2 s, so its first words come out after one
   short decode;
@@ -83,8 +83,8 @@ class WindowPolicy:
     """How long audio is cut into chunks and checked for skipped speech."""
 
     #: longest chunk handed to the engine at once (bounds features and decoder memory); the engine
-    #: decodes a longer one in Whisper's 30 s windows, each starting where the last one's text stopped
-    chunk_seconds: float = 30.0
+    #: decodes it in Whisper's 30 s windows, each starting where the last one's text stopped
+    chunk_seconds: float = 240.0
     #: segments ending this close to a chunk's cut are decoded again with the next chunk
     edge_seconds: float = 3.0
     #: silence between segments longer than this is checked for speech the decoder skipped
