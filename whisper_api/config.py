@@ -374,10 +374,11 @@ class Settings:
         "Voice that OpenAI's voice names (`alloy`, `nova`, ...) speak with; empty = the first installed",
     )
     preload_voice: bool = _setting(
-        True,
+        False,
         "WHISPER_API_PRELOAD_VOICE",
-        "Load the default voice when a worker starts (about 100 MiB), so the first speech request "
-        "answers at once; off = on first use",
+        "Load the default voice when a worker starts (about 120 MiB per worker), so the first "
+        "speech request does not wait for it (0.4 s on a 2-core machine); off = on first use, so a "
+        "transcription-only server never holds it",
     )
     voice_map: tuple[str, ...] = _setting(
         (),

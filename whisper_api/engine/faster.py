@@ -14,6 +14,7 @@ import numpy as np
 
 from whisper_api.engine import utterance
 from whisper_api.engine.batched import BatchedTranscription, BatchPolicy, pauses_and_speech
+from whisper_api.engine.features import PiecewiseFeatures
 from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.logprobs import FasterScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
@@ -332,10 +333,11 @@ def _request_view(
     switch: LanguageSwitch | None,
     prompted: bool,
 ) -> Any:  # noqa: ANN401
-    """A per-request view of the loaded model (sharing its weights) that encodes through the
-    request's `encoder` and decodes through `_RequestModel` (with a `switch`: each window in its
-    own language)."""
+    """A per-request view of the loaded model (sharing its weights) that computes features and
+    encodes through the request's `encoder` and decodes through `_RequestModel` (with a `switch`:
+    each window in its own language)."""
     view = copy.copy(model)
+    view.feature_extractor = encoder.features
     view.encode = encoder.encode
     view.model = _RequestModel(model.model, model.hf_tokenizer, switch, prompted)
     return view
@@ -349,6 +351,7 @@ class _EncoderAhead:
 
     def __init__(self, model: Any, short_first: bool = False, runs_ahead: bool = True) -> None:  # noqa: ANN401
         self._model = model  # faster_whisper.WhisperModel
+        self.features = PiecewiseFeatures(model.feature_extractor)  # the chunk ahead's, kept for its decode
         self._short_first = short_first  # the first pass, when short, is encoded at its own length
         self._runs_ahead = runs_ahead  # False: one CTranslate2 worker, nothing runs beside it
         self._pool: ThreadPoolExecutor | None = None
@@ -389,7 +392,7 @@ class _EncoderAhead:
             return
         # As faster-whisper's transcribe() builds a chunk's first window.
         extractor = self._model.feature_extractor
-        features = extractor(self._next)
+        features = self.features(self._next)
         window = pad_or_trim(features[:, : min(extractor.nb_max_frames, features.shape[-1] - 1)])
         self._next = None
         if self._pool is None:
@@ -402,6 +405,7 @@ class _EncoderAhead:
     def close(self) -> None:
         self._held = []
         self._next = None
+        self.features.forget()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
