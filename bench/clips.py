@@ -42,6 +42,24 @@ GERMAN_START = 31.0
 GAP_SECONDS = 0.5
 #: How often the long language-switching clips repeat ref71 (3.5 and 10.6 minutes).
 REF71_REPEATS = (3, 9)
+#: Held-out speech: sentences written here, never recorded, spoken by the installed Piper voice when
+#: the bench runs (a voice samples its timing, so each run hears slightly different audio; every
+#: configuration and the baseline of one run hear the same file).
+HELD_OUT_SENTENCES = (
+    "The library on the corner opens an hour later on public holidays.",
+    "Her grandfather repaired old clocks in a small workshop behind the station.",
+    "We counted the fishing boats in the harbor before the fog came in.",
+    "Please leave the blue folder on the desk next to the printer.",
+    "The orchestra rehearsed the second movement until almost midnight.",
+    "A gentle rain fell on the village while the children walked home from school.",
+    "The engineers replaced every cable in the tunnel over a single weekend.",
+    "My cousin grows tomatoes, beans and pumpkins in her garden by the river.",
+    "Nobody expected the quiet student to win the national chess tournament.",
+    "The museum will display the painting again after the restoration is finished.",
+    "Fresh bread is delivered to the cafe every morning before sunrise.",
+    "The mountain road was closed for most of the week because of heavy snow.",
+)
+HELD_OUT_GAP_SECONDS = 0.8
 
 
 @dataclass(frozen=True)
@@ -82,11 +100,16 @@ def _channels(path: Path) -> list[np.ndarray]:
 
 def write_wav(path: Path | BinaryIO, samples: np.ndarray) -> None:
     """16-bit mono 16 kHz WAV (to a file or a buffer): the container every client can send."""
+    write_wav_at(path, samples, SAMPLE_RATE)
+
+
+def write_wav_at(path: Path | BinaryIO, samples: np.ndarray, rate: int) -> None:
+    """16-bit mono WAV at `rate`."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(str(path) if isinstance(path, Path) else path, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
+        out.setframerate(rate)
         out.writeframes(pcm.tobytes())
 
 
@@ -226,3 +249,38 @@ def short_clip(audio_dir: Path, out_dir: Path, seconds: float = 3.0) -> Clip:
     path = out_dir / "short.wav"
     write_wav(path, samples)
     return Clip("short", path, len(samples) / SAMPLE_RATE, "And so, my fellow Americans")
+
+
+def held_out_clip(out_dir: Path, voices_dir: Path | None) -> Clip | None:
+    """The held-out sentences spoken by the first installed voice, one after the other with a short
+    gap (None when no voice or no speech engine is installed)."""
+    from whisper_api.engine.speech import SpeechOptions
+    from whisper_api.engine.voices import VoiceCatalog
+
+    catalog = VoiceCatalog(voices_dir, threads=2)
+    try:
+        name = catalog.preload()
+    except Exception:  # noqa: BLE001 - no speech engine: the bench runs without this clip
+        return None
+    if name is None:
+        return None
+    voice = catalog.get(name)
+    gap = np.zeros(int(HELD_OUT_GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    parts: list[np.ndarray] = []
+    passages: list[Passage] = []
+    used = 0
+    for sentence in HELD_OUT_SENTENCES:
+        chunks = list(voice.synthesize(sentence, SpeechOptions()))
+        spoken = np.concatenate([c.samples for c in chunks])
+        wav = io.BytesIO()
+        write_wav_at(wav, spoken, chunks[0].sample_rate)
+        samples = decode_audio(wav.getvalue()).samples  # resampled to 16 kHz
+        parts += [samples, gap]
+        passages.append(Passage(used / SAMPLE_RATE, (used + len(samples)) / SAMPLE_RATE, sentence))
+        used += len(samples) + len(gap)
+    samples = np.concatenate(parts)
+    path = out_dir / "heldout.wav"
+    write_wav(path, samples)
+    return Clip(
+        "heldout", path, len(samples) / SAMPLE_RATE, " ".join(HELD_OUT_SENTENCES), passages=tuple(passages)
+    )

@@ -102,6 +102,8 @@ class Plan:
     use_short_clip: bool = False
     #: long clips made of ref71 repeated this many times (English and German in turn)
     ref71_repeats: tuple[int, ...] = ()
+    #: held-out sentences spoken by the installed voice (`heldout`), when one is installed
+    held_out: bool = False
     notes: tuple[str, ...] = field(default=())
 
 
@@ -109,7 +111,7 @@ SWEEP = (1, 2, 4, 8)
 
 SHORT = ("ref71", "jfk")
 
-LONG = ("ref71", "jfk", "long60", "long600", "ref71x3")
+LONG = ("ref71", "jfk", "long60", "long600", "ref71x3", "heldout")
 
 #: Under 15 minutes on the 2-core machine: the defaults (240 s chunks, Whisper's own seeking inside
 #: each), batched decoding and 30 s chunks (the defaults before) on every clip, one threads split on
@@ -147,6 +149,7 @@ FULL = Plan(
     ),
     baseline_clips=LONG,
     ref71_repeats=(3,),
+    held_out=True,
 )
 
 QUICK = Plan(

@@ -20,11 +20,12 @@ import openai
 import psutil
 
 from bench import client as sdk
-from bench.clips import Clip, build_clips, short_clip, silent_flac
+from bench.clips import Clip, build_clips, held_out_clip, short_clip, silent_flac
 from bench.configs import Plan, ServerConfig
 from bench.coverage import check_coverage
 from bench.server import BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
+from whisper_api.config import Settings
 from whisper_api.server_process import ROOT
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def run_baseline(plan: Plan, clips: dict[str, Clip], work: Path) -> dict[str, An
     request = {
         "model": plan.baseline_model,
         "repeats": plan.repeats,
-        "files": [{"name": n, "path": str(clips[n].path)} for n in plan.baseline_clips],
+        "files": [{"name": n, "path": str(clips[n].path)} for n in plan.baseline_clips if n in clips],
     }
     logger.info("baseline: openai-whisper %s on %s", plan.baseline_model, ", ".join(plan.baseline_clips))
     raw = _subprocess_json("bench.baseline", request, work)
@@ -158,7 +159,7 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
         client = sdk.make_client(server.base_url)
         with RssSampler(workers) as sampler:
             single = {}
-            for name in config.clips:
+            for name in (n for n in config.clips if n in clips):
                 clip = clips[name]
                 data = clip.path.read_bytes()
                 results = [sdk.transcribe(client, config.model, clip, data) for _ in range(plan.repeats)]
@@ -292,6 +293,12 @@ def run_plan(
         clips = build_clips(audio_dir, work / "clips", plan.long_seconds, plan.ref71_repeats)
         if plan.use_short_clip:
             clips["short"] = short_clip(audio_dir, work / "clips")
+        if plan.held_out:
+            spoken = held_out_clip(work / "clips", Settings.from_env().voices_dir)
+            if spoken is None:
+                logger.warning("no voice installed (requirements-speech.txt): no held-out speech clip")
+            else:
+                clips[spoken.name] = spoken
         results["clips"] = {
             c.name: {
                 "duration": c.duration,

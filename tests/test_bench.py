@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.client import percentile, scored_text
-from bench.clips import JFK_TEXT, Clip, build_clips
+from bench.clips import HELD_OUT_GAP_SECONDS, HELD_OUT_SENTENCES, JFK_TEXT, Clip, build_clips, held_out_clip
 from bench.configs import SMOKE
 from bench.report import render, write
 from bench.run import run_plan
 from bench.wer import normalise, word_error_rate
+from whisper_api.config import Settings
+from whisper_api.engine.audio import decode_audio
+from whisper_api.engine.types import SAMPLE_RATE
 
 
 def test_wer_ignores_case_punctuation_and_hyphens() -> None:
@@ -49,6 +53,21 @@ def test_long_clips_have_the_exact_length_and_a_reference_for_every_piece(
     assert long60.duration == 60.0
     assert long60.reference.startswith(JFK_TEXT + " Permission is hereby granted")
     assert clips["ref71"].duration == pytest.approx(70.9, abs=0.05)
+
+
+def test_held_out_speech_is_each_sentence_spoken_in_turn(tmp_path: Path) -> None:
+    pytest.importorskip("piper", reason="the held-out clip needs a voice (requirements-speech.txt)")
+    clip = held_out_clip(tmp_path, Settings.from_env().voices_dir)
+    assert clip is not None
+    assert [p.text for p in clip.passages] == list(HELD_OUT_SENTENCES)
+    assert clip.reference == " ".join(HELD_OUT_SENTENCES)
+    for before, after in zip(clip.passages[:-1], clip.passages[1:], strict=True):
+        assert after.start - before.end == pytest.approx(HELD_OUT_GAP_SECONDS, abs=0.01)
+    assert all(1.5 < p.end - p.start < 8.0 for p in clip.passages)  # a 10-14 word sentence
+    samples = decode_audio(clip.path.read_bytes()).samples
+    assert len(samples) / SAMPLE_RATE == pytest.approx(clip.duration, abs=0.01)
+    first = clip.passages[0]
+    assert np.abs(samples[int(first.start * SAMPLE_RATE) : int(first.end * SAMPLE_RATE)]).max() > 0.1
 
 
 def test_quick_mode_code_path_measures_a_tiny_input_end_to_end(audio_dir: Path, tmp_path: Path) -> None:
