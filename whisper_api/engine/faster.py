@@ -27,6 +27,7 @@ from whisper_api.engine.types import (
     VadSettings,
     segment_from,
 )
+from whisper_api.engine.vad import bound_vad_batches
 from whisper_api.engine.windows import (
     MAX_WINDOW_TOKENS,
     SHORT_PAUSE_MS,
@@ -185,6 +186,8 @@ class FasterWhisperTranscriber(LoadedModel):
         encoder: _EncoderAhead,
     ) -> Iterator[Segment]:
         hotwords = self._hotwords(options.keywords)
+        if options.vad_filter:
+            bound_vad_batches()  # faster-whisper runs Silero on the whole chunk at once
         model = _request_view(self._model, encoder, switch, prompted=bool(prompt))
         segments, _ = model.transcribe(
             samples,

@@ -21,7 +21,6 @@ from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.logprobs import TorchScorer, with_logprobs
 from whisper_api.engine.transcriber import LoadedModel
 from whisper_api.engine.types import (
-    SAMPLE_RATE,
     Audio,
     ModelLocation,
     Segment,
@@ -29,7 +28,7 @@ from whisper_api.engine.types import (
     VadSettings,
     segment_from,
 )
-from whisper_api.engine.windows import AudioReader, EncodeAhead, WindowPolicy, speech_spans
+from whisper_api.engine.windows import AudioReader, EncodeAhead, WindowPolicy, speech_spans, vad_spans
 
 logger = logging.getLogger(__name__)
 
@@ -171,10 +170,6 @@ def speech_clips(samples: np.ndarray, vad: VadSettings | None = None) -> list[fl
     """Start and end seconds of speech (Silero VAD, shipped with faster-whisper), flattened."""
     if vad is None:
         return [t for span in speech_spans(samples) for t in span]
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(
-        threshold=vad.threshold, speech_pad_ms=vad.speech_pad_ms, min_silence_duration_ms=vad.min_silence_ms
-    )
-    chunks = get_speech_timestamps(samples, options)
-    return [t / SAMPLE_RATE for chunk in chunks for t in (chunk["start"], chunk["end"])]
+    options = {"threshold": vad.threshold, "speech_pad_ms": vad.speech_pad_ms}
+    spans = vad_spans(samples, min_silence_duration_ms=vad.min_silence_ms, **options)
+    return [t for span in spans for t in span]

@@ -36,6 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment
+from whisper_api.engine.vad import bound_vad_batches
 
 logger = logging.getLogger(__name__)
 
@@ -385,6 +386,7 @@ def vad_spans(samples: np.ndarray, **options: float) -> list[tuple[float, float]
     `VadOptions` (its defaults when none)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+    bound_vad_batches()
     return [
         (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
         for chunk in get_speech_timestamps(samples, VadOptions(**options))
