@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: Issue #17's targets for the defaults (71 s clip, multilingual base model, through the OpenAI SDK).
+#: Issue #17's targets for the defaults (71 s clip; first text on the 60 s file; peak memory over the
+#: whole run, every length; multilingual base model, through the OpenAI SDK).
 TARGETS = {
     "rtf_1": ("1 request, x real time", 20.0, ">="),
     "throughput_2": ("2 clients together, x real time", 28.0, ">="),
@@ -17,6 +18,9 @@ TARGETS = {
 #: The accuracy rule: a clip's WER may exceed the baseline's by at most this much.
 WER_MARGIN = 0.005
 TARGET_CLIP = "ref71"
+#: First streamed text is measured on the 60 s file (ref71 where the plan has no long60).
+STREAM_CLIP = "long60"
+STREAMED = (STREAM_CLIP, TARGET_CLIP)
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -62,18 +66,15 @@ def target_values(config: dict[str, Any]) -> dict[str, float | None]:
         "rtf_1": single.get("rtf"),
         "throughput_2": two["throughput"] if two else None,
         "overhead": single.get("overhead"),
-        "peak_rss_mib": _peak_without_long_audio(http),
-        "first_delta_seconds": stream.get("first_delta_seconds")
-        if stream.get("clip") == TARGET_CLIP
-        else None,
+        "peak_rss_mib": _peak_of_the_run(http),
+        "first_delta_seconds": stream.get("first_delta_seconds") if stream.get("clip") in STREAMED else None,
     }
 
 
-def _peak_without_long_audio(http: dict[str, Any]) -> float | None:
-    """Largest worker peak in every phase but the long-audio requests (the targets are about ref71)."""
+def _peak_of_the_run(http: dict[str, Any]) -> float | None:
+    """Largest worker peak over every phase: the target holds whatever the file's length."""
     phases = http.get("peak_rss_mib_by_phase") or {"all": http["peak_rss_mib_per_worker"]}
-    values = [v for name, peaks in phases.items() if not name.startswith("single:long") for v in peaks if v]
-    return max(values, default=None)
+    return max((v for peaks in phases.values() for v in peaks if v), default=None)
 
 
 def _mib(values: list[float | None] | None) -> str:

@@ -23,6 +23,7 @@ from bench import client as sdk
 from bench.clips import Clip, build_clips, held_out_clip, short_clip, silent_flac
 from bench.configs import Plan, ServerConfig
 from bench.coverage import check_coverage
+from bench.report import STREAM_CLIP
 from bench.server import BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
 from whisper_api.config import Settings
@@ -176,10 +177,13 @@ def run_server(config: ServerConfig, clips: dict[str, Clip], plan: Plan, work: P
             figures["single"] = single
             figures["memory"] = _memory_by_length(client, config, phases)
             headline = clips[config.clips[0]]
+            # issue #17: first text of a 60 s file (the headline clip where the plan has none)
+            streamed_clip = clips.get(STREAM_CLIP) or headline
             if config.stream:
-                streamed = sdk.stream(client, config.model, headline, headline.path.read_bytes())
+                data = streamed_clip.path.read_bytes()
+                streamed = sdk.stream(client, config.model, streamed_clip, data)
                 figures["stream"] = {
-                    "clip": headline.name,
+                    "clip": streamed_clip.name,
                     "first_delta_seconds": streamed.first_delta_seconds,
                     "total_seconds": streamed.total_seconds,
                     "deltas": streamed.deltas,
