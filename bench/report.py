@@ -39,12 +39,16 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def keeps_rule(wer: float, baseline: float) -> bool:
+    """Whether the WER keeps to the baseline's plus WER_MARGIN (the accuracy rule)."""
+    return wer - baseline - WER_MARGIN <= 1e-9
+
+
 def accuracy_cell(wer: float, baseline: float | None) -> str:
-    """Whether the WER keeps to the baseline's plus WER_MARGIN (and by how much it misses)."""
+    """`ok` when the WER keeps to the accuracy rule, else by how much it misses."""
     if baseline is None:
         return "-"
-    over = wer - baseline - WER_MARGIN
-    return "ok" if over <= 1e-9 else f"MISS +{over * 100:.1f} pt"
+    return "ok" if keeps_rule(wer, baseline) else f"MISS +{(wer - baseline - WER_MARGIN) * 100:.1f} pt"
 
 
 def coverage_cell(summary: dict[str, Any] | None) -> str:
@@ -342,7 +346,7 @@ def recommend(results: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         if base and not set(base["files"]) <= set(single):
             continue  # not measured on every clip the baseline ran
         if base and not all(
-            accuracy_cell(f["wer"], base["files"][name]["wer"]) == "ok"
+            keeps_rule(f["wer"], base["files"][name]["wer"])
             for name, f in single.items()
             if name in base["files"]
         ):

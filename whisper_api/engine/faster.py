@@ -394,9 +394,8 @@ class _EncoderAhead:
         if self._next is None:
             return
         # As faster-whisper's transcribe() builds a chunk's first window.
-        extractor = self._model.feature_extractor
         features = self.features(self._next)
-        window = pad_or_trim(features[:, : min(extractor.nb_max_frames, features.shape[-1] - 1)])
+        window = pad_or_trim(features[:, : min(self.features.nb_max_frames, features.shape[-1] - 1)])
         self._next = None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="encode-ahead")

@@ -22,7 +22,7 @@ import numpy as np
 from whisper_api.engine.batched import BatchPolicy, WindowResult
 from whisper_api.engine.languages import LanguageSwitch, pick_language
 from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment, TranscriptionOptions, Word
-from whisper_api.engine.utterance import average_logprob, ct2_max_length
+from whisper_api.engine.utterance import average_logprob, compression_ratio, ct2_max_length
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +167,11 @@ class FasterBatchDecoder:
         temperature: float,
     ) -> WindowResult:
         """One window's segments (times from its start) and whether they pass Whisper's checks."""
-        from faster_whisper.transcribe import get_compression_ratio
-
         tokenizer = self._tokenizer(language[0])
         tokens = list(result.sequences_ids[0])
         avg_logprob = average_logprob(result.scores[0], len(tokens))
         text = tokenizer.decode(tokens)
-        compression = get_compression_ratio(text)
+        compression = compression_ratio(text)
         silent = result.no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < self.policy.min_avg_logprob
         sure = silent or (
             avg_logprob >= self.policy.min_avg_logprob

@@ -27,7 +27,7 @@ class PiecewiseFeatures:
     def __init__(self, extractor: Any) -> None:  # noqa: ANN401 - faster_whisper's FeatureExtractor
         self._extractor = extractor
         self._window = np.hanning(extractor.n_fft + 1)[:-1].astype(np.float32)
-        self._last: tuple[np.ndarray, np.ndarray] | None = None
+        self._last: tuple[np.ndarray, int, np.ndarray] | None = None  # samples, padding, features
 
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - nb_max_frames, time_per_frame, ...
         return getattr(self._extractor, name)
@@ -40,12 +40,12 @@ class PiecewiseFeatures:
             return self._extractor(waveform, padding=padding, chunk_length=chunk_length)
         samples = waveform.astype(np.float32, copy=False)
         if self._last is not None:
-            kept, features = self._last
+            kept, kept_padding, features = self._last
             self._last = None
-            if kept.shape == samples.shape and np.array_equal(kept, samples) and padding == 160:
+            if kept_padding == padding and kept.shape == samples.shape and np.array_equal(kept, samples):
                 return features
         features = self._compute(samples, padding)
-        self._last = (samples, features)
+        self._last = (samples, padding, features)
         return features
 
     def forget(self) -> None:
@@ -57,7 +57,7 @@ class PiecewiseFeatures:
         if padding:
             samples = np.pad(samples, (0, padding))
         padded = np.pad(samples, n_fft // 2, mode="reflect")  # centred frames, as torch.stft
-        frames = 1 + (len(padded) - n_fft) // hop - 1  # Whisper drops the last frame
+        frames = (len(padded) - n_fft) // hop  # every whole frame but the last, which Whisper drops
         log_spec = np.empty((self._extractor.mel_filters.shape[0], frames), dtype=np.float32)
         for first in range(0, frames, PIECE_FRAMES):
             count = min(PIECE_FRAMES, frames - first)

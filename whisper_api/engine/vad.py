@@ -56,8 +56,9 @@ class _Bounded:
         for first in range(0, len(windows), BATCH_WINDOWS):
             batch = windows[first : first + BATCH_WINDOWS]
             # each window is read after the last samples of the one before (silence before the first)
-            before = windows[first - 1 : first, -context_size_samples:] if first else None
-            if before is None:
+            if first:
+                before = windows[first - 1 : first, -context_size_samples:]
+            else:
                 before = np.zeros((1, context_size_samples), dtype=np.float32)
             context = np.concatenate([before, batch[:-1, -context_size_samples:]])
             rows = np.concatenate([context, batch], axis=1)
