@@ -27,12 +27,14 @@ from whisper_api.engine.types import ModelSearch, Transcript, TranscriptionOptio
 from whisper_api.engine.windows import AudioReader, WindowPolicy
 
 THREADS = Settings().cpu_count
-#: After a 10-minute upload (longer than the server keeps decoded, so every path has run once),
-#: a 1 h upload may raise a worker's peak memory by at most this much. Measured: 0-4 MiB. The hour
-#: decoded at once would add about 230 MiB, and the seed's features of it gigabytes. The absolute
-#: peak depends on the machine's libraries (274 MiB before the uploads here, 317 MiB in CI), so the
-#: test bounds the growth with the file's length, which is the claim.
-HOUR_OVER_TEN_MINUTES_MIB = 40
+#: After a 20-minute upload (longer than the server keeps decoded, WHISPER_API_DECODED_AUDIO_SECONDS
+#: = 600, so every path has run once), a 1 h upload may raise a worker's peak memory by at most
+#: this much. Measured: 3-21 MiB. (The base was a 10-minute upload until a CI run failed: 600 s is
+#: kept decoded, not decoded again, and the hour's peak sat 42-47 MiB above it, flat over the hour.)
+#: The hour decoded at once would add about 230 MiB, and the seed's features of it gigabytes. The
+#: absolute peak depends on the machine's libraries (274 MiB before the uploads here, 317 MiB in
+#: CI), so the test bounds the growth with the file's length, which is the claim.
+HOUR_OVER_TWENTY_MINUTES_MIB = 40
 #: ...and the worker's peak stays under this, whatever ran before (tiny.en, no voice preloaded).
 PEAK_RSS_LIMIT_MIB = 600
 #: English WER on ref71x9 (`base` int8): the default 240 s chunks measured 3.9%, 30 s chunks 3.1%;
@@ -189,10 +191,10 @@ def test_an_hour_of_silence_keeps_a_worker_under_its_memory_bound(lean_server: S
         assert peak is not None
         return peak
 
-    ten_minutes = transcribe_silence(600)
+    twenty_minutes = transcribe_silence(1200)
     hour = transcribe_silence(3600)
-    assert (hour - ten_minutes) / 2**20 < HOUR_OVER_TEN_MINUTES_MIB, (
-        f"peak {hour / 2**20:.0f} MiB after the hour, {ten_minutes / 2**20:.0f} MiB after 10 minutes"
+    assert (hour - twenty_minutes) / 2**20 < HOUR_OVER_TWENTY_MINUTES_MIB, (
+        f"peak {hour / 2**20:.0f} MiB after the hour, {twenty_minutes / 2**20:.0f} MiB after 20 minutes"
     )
     assert hour / 2**20 < PEAK_RSS_LIMIT_MIB
 
