@@ -109,6 +109,11 @@ class Plan:
 
 SWEEP = (1, 2, 4, 8)
 
+#: The clip the speed and memory targets are read on (the issue's 71 s reference clip).
+TARGET_CLIP = "ref71"
+#: First streamed text is measured on the 60 s file (ref71 where the plan has no long60).
+STREAM_CLIP = "long60"
+
 SHORT = ("ref71", "jfk")
 
 LONG = ("ref71", "jfk", "long60", "long600", "ref71x3", "heldout")

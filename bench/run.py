@@ -21,9 +21,8 @@ import psutil
 
 from bench import client as sdk
 from bench.clips import Clip, build_clips, held_out_clip, short_clip, silent_flac
-from bench.configs import Plan, ServerConfig
+from bench.configs import STREAM_CLIP, Plan, ServerConfig
 from bench.coverage import check_coverage
-from bench.report import STREAM_CLIP
 from bench.server import BenchServer, RssSampler, peak_rss_bytes, reset_peak_rss
 from bench.wer import word_error_rate
 from whisper_api.config import Settings

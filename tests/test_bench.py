@@ -68,6 +68,10 @@ def test_held_out_speech_is_each_sentence_spoken_in_turn(tmp_path: Path) -> None
     assert len(samples) / SAMPLE_RATE == pytest.approx(clip.duration, abs=0.01)
     first = clip.passages[0]
     assert np.abs(samples[int(first.start * SAMPLE_RATE) : int(first.end * SAMPLE_RATE)]).max() > 0.1
+    # Every run hears the same audio (the voice's random generator is seeded).
+    (tmp_path / "again").mkdir()
+    again = held_out_clip(tmp_path / "again", Settings.from_env().voices_dir)
+    assert again is not None and again.path.read_bytes() == clip.path.read_bytes()
 
 
 def test_quick_mode_code_path_measures_a_tiny_input_end_to_end(audio_dir: Path, tmp_path: Path) -> None:
