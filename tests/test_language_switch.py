@@ -92,6 +92,23 @@ def test_a_chunk_with_no_speech_is_not_decoded(audio_dir: Path) -> None:
     assert [round(s.start, 1) for s in segments] == [0.0, round(last_start, 1)]
 
 
+def test_text_repeating_itself_far_denser_than_speech_is_dropped(audio_dir: Path) -> None:
+    """openai-whisper decodes the few frames left after a window's last timestamp as a window of
+    their own; conditioned on the text before, 0.32 s came out as one phrase 100 times. Text that
+    fails Whisper's compression check at over 25 tokens a second is dropped; speech at speech's
+    pace that repeats itself is kept."""
+    jfk = decode_audio((audio_dir / "jfk.flac").read_bytes()).samples
+    audio = Audio(jfk)
+    looped = "Die Genehmigung, " * 100
+
+    def decode(samples: np.ndarray, prompt: str | None) -> object:
+        yield _segment(0.0, 4.0, "no no no no no no no no")  # 16 tokens in 4 s, repetitive
+        yield Segment(1, 0, 10.5, 10.82, looped, tuple(range(200)), 0.0, -0.2, 9.8, 0.0)
+
+    segments = list(transcribe_windowed(audio, decode, lambda s: [], WindowPolicy(), find_pauses=pauses))
+    assert [s.text for s in segments] == ["no no no no no no no no"]
+
+
 def test_diarization_cuts_a_segment_at_a_turn_pause_heard_in_it() -> None:
     """Whisper may write two turns as one segment: the diarizer's units are cut at the pauses the
     VAD hears inside it (word times are rough: each word goes to the side its middle is on)."""

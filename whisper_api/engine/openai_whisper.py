@@ -70,6 +70,7 @@ class OpenAIWhisperTranscriber(LoadedModel):
     """An openai-whisper model on one device; one transcription at a time per model."""
 
     engine = "openai-whisper"
+    switches_inside_chunks = False  # transcribe() keeps one language per call
 
     def __init__(
         self, location: ModelLocation, device: TorchDevice, windows: WindowPolicy | None = None
@@ -108,9 +109,9 @@ class OpenAIWhisperTranscriber(LoadedModel):
         ahead: EncodeAhead | None = None,  # none here: transcribe() encodes inside each call
     ) -> Iterator[Segment]:
         if switch is not None:
-            # openai-whisper's transcribe() keeps one language per call: detect the chunk's (the
-            # server's chunks are one 30 s window), at the cost of one more encoder pass. Earlier
-            # text in another language would pull this chunk into that one: it is not used.
+            # openai-whisper's transcribe() keeps one language per call: detect the chunk's (chunks
+            # are one 30 s window here: `switches_inside_chunks`), at the cost of one more encoder
+            # pass. Earlier text in another language would pull this chunk into that one: not used.
             before = switch.current
             language = switch.choose(self._probabilities(samples))
             prompt = prompt if before in (None, language) else None

@@ -11,6 +11,7 @@ into the first one's (which paraphrases, and costs temperature fallbacks).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -18,7 +19,14 @@ import numpy as np
 
 from whisper_api.engine import utterance
 from whisper_api.engine.languages import LanguageSwitch
-from whisper_api.engine.types import Audio, ModelLocation, Segment, TranscriptionInfo, TranscriptionOptions
+from whisper_api.engine.types import (
+    WINDOW_SECONDS,
+    Audio,
+    ModelLocation,
+    Segment,
+    TranscriptionInfo,
+    TranscriptionOptions,
+)
 from whisper_api.engine.windows import (
     EncodeAhead,
     WindowPolicy,
@@ -36,6 +44,10 @@ class LoadedModel:
     """A model on a device; `transcribe` is the same for every engine."""
 
     engine = ""
+    #: The engine detects the language of each 30 s window inside a chunk. One that keeps one
+    #: language per call (openai-whisper's `transcribe()`) gets chunks of one window when the
+    #: windows switch language, or a chunk's later windows would be forced into its first one's.
+    switches_inside_chunks = True
 
     def __init__(self, location: ModelLocation, windows: WindowPolicy | None = None) -> None:
         self.location = location
@@ -89,9 +101,12 @@ class LoadedModel:
             current = switch.current if switch is not None else None
             return self.decode(samples, options, current or language, prompt, switch, ahead)
 
+        policy = self.windows
+        if switch is not None and not self.switches_inside_chunks:
+            policy = dataclasses.replace(policy, chunk_seconds=min(policy.chunk_seconds, WINDOW_SECONDS))
         quick = short_pauses if options.streamed else None  # the first words sooner
         return transcribe_windowed(
-            audio, window, speech_spans, self.windows, options.prompt or None, pauses, ahead, quick
+            audio, window, speech_spans, policy, options.prompt or None, pauses, ahead, quick
         )
 
     def encode_ahead(self, options: TranscriptionOptions) -> EncodeAhead | None:

@@ -11,6 +11,8 @@ import numpy as np
 
 Task = Literal["transcribe", "translate"]
 SAMPLE_RATE = 16_000
+#: Whisper's window: the audio one encoder pass reads.
+WINDOW_SECONDS = 30.0
 #: Whisper's temperature fallback schedule, used when a request asks for temperature 0.
 FALLBACK_TEMPERATURES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -36,6 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from whisper_api.engine.types import SAMPLE_RATE, Audio, Segment
+from whisper_api.engine.utterance import COMPRESSION_RATIO_LIMIT
 from whisper_api.engine.vad import bound_vad_batches
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ PROMPT_RESET_TEMPERATURE = 0.5
 #: Whisper's context (448 tokens) less the longest prompt an engine builds (223 tokens of earlier
 #: text and up to 5 control tokens).
 MAX_WINDOW_TOKENS = 220
+#: Speech yields 3-6 tokens a second (`sparse`); text that repeats itself at more than this many
+#: tokens a second of its span (at least a second) was not spoken there (`invented`).
+CROWDED_TOKENS_PER_SECOND = 25
 
 #: Decodes one chunk: samples, and the text to condition on (the user's prompt, or earlier text).
 ChunkDecoder = Callable[[np.ndarray, "str | None"], Iterator[Segment]]
@@ -200,6 +204,9 @@ class _Transcription:
                             # over what follows: keep its first segment, decode the rest afresh.
                             crossing = segment.start
                             break
+                        if self.invented(segment):
+                            logger.info("a segment repeating itself far denser than speech was dropped")
+                            continue
                         if self.sparse(segment):
                             # A long segment with a few words: the decoder jumped over the speech in
                             # it (a timestamp failure); its stretch is decoded again on its own.
@@ -282,6 +289,15 @@ class _Transcription:
         language (words and characters depend on the script)."""
         seconds = segment.end - segment.start
         return seconds >= self.policy.sparse_seconds and len(segment.tokens) < 2 * seconds
+
+    def invented(self, segment: Segment) -> bool:
+        """Text that repeats itself (it fails Whisper's compression-ratio check) far denser than
+        speech: the decoder looping over the few frames left after a window's last timestamp,
+        which openai-whisper's `transcribe()` decodes as a window of their own (0.32 s at the end
+        of multilingual.mp3, conditioned on the German before it, gave one phrase 100 times)."""
+        seconds = max(segment.end - segment.start, 1.0)
+        crowded = len(segment.tokens) > CROWDED_TOKENS_PER_SECOND * seconds
+        return crowded and segment.compression_ratio > COMPRESSION_RATIO_LIMIT
 
     def emit(self, segment: Segment) -> Segment:
         segment = dataclasses.replace(segment, id=self.count)
