@@ -204,6 +204,8 @@ class _Transcription:
                             # over what follows: keep its first segment, decode the rest afresh.
                             crossing = segment.start
                             break
+                        if not segment.text.strip():
+                            continue  # Whisper clears an instantaneous segment's text but keeps it
                         if self.invented(segment):
                             logger.info("a segment repeating itself far denser than speech was dropped")
                             continue
