@@ -22,7 +22,9 @@ passages. This driver fixes both, for any engine that can decode a short array:
   its first segment and conditions nothing, so it cannot run on over the speech that follows;
 - a stretch longer than `gap_seconds` between two segments, or a chunk that yielded nothing, is
   checked with a voice activity detector, and speech found there is decoded on its own, without
-  the conditioning that made the decoder skip it.
+  the conditioning that made the decoder skip it;
+- a segment without text, or with text that repeats itself far denser than speech (the decoder
+  looping over the few frames after a window's last timestamp), is not passed on.
 """
 
 from __future__ import annotations
