@@ -26,7 +26,7 @@ import requests
 from bench.server import RssSampler
 from tests.support.media import silent_flac, speech_samples, wav_bytes
 from tests.support.rawhttp import read_response
-from tests.support.server import ServerProcess, rss_bytes, worker_pids
+from tests.support.server import ServerProcess, admitted, rss_bytes, wait_until_admitted, worker_pids
 
 MAX_AUDIO_SECONDS = 1800
 
@@ -65,19 +65,6 @@ def _post_chat(server: ServerProcess, body: bytes) -> socket.socket:
     return sock
 
 
-def _admitted(server: ServerProcess) -> int:
-    return requests.get(server.base_url + "/ready", timeout=5).json()["requests"]["admitted"]
-
-
-def _wait_until_admitted(server: ServerProcess, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _admitted(server) == count:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"the worker still holds {_admitted(server)} requests (expected {count}):\n{server.log()}")
-
-
 def test_more_concurrent_chats_than_capacity_get_429s(server: ServerProcess, jfk_wav: bytes) -> None:
     capacity = requests.get(server.base_url + "/ready", timeout=5).json()["requests"]["capacity"]
     clients = capacity + 2
@@ -100,7 +87,7 @@ def test_more_concurrent_chats_than_capacity_get_429s(server: ServerProcess, jfk
 
     def watch() -> None:
         while len(outcomes) < clients:
-            peak[0] = max(peak[0], _admitted(server))
+            peak[0] = max(peak[0], admitted(server.base_url))
             time.sleep(0.1)
 
     threads = [threading.Thread(target=chat) for _ in range(clients)]
@@ -112,7 +99,7 @@ def test_more_concurrent_chats_than_capacity_get_429s(server: ServerProcess, jfk
     assert outcomes.count("429") >= clients - capacity, outcomes
     assert "ok" in outcomes and "empty" not in outcomes, outcomes
     assert peak[0] <= capacity
-    _wait_until_admitted(server, 0)
+    wait_until_admitted(server.base_url, 0, explain=server.log)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -121,11 +108,11 @@ def test_a_chat_whose_client_hangs_up_is_abandoned(
 ) -> None:
     ten_minutes = wav_bytes(np.tile(speech_samples((audio_dir / "multilingual.mp3").read_bytes()), 10))
     sock = _post_chat(server, _chat_body(_audio_part(ten_minutes), stream=stream))
-    _wait_until_admitted(server, 1)
+    wait_until_admitted(server.base_url, 1, explain=server.log)
     time.sleep(2)
     sock.close()
     # Ten minutes of speech take tiny.en far longer than this on the test machine's cores.
-    _wait_until_admitted(server, 0, timeout=30)
+    wait_until_admitted(server.base_url, 0, within=30, explain=server.log)
     assert requests.get(server.base_url + "/health", timeout=2).status_code == 200
 
 
@@ -154,7 +141,7 @@ def test_sigterm_does_not_wait_for_a_chat_whose_client_left(
     try:
         ten_minutes = wav_bytes(np.tile(speech_samples((audio_dir / "multilingual.mp3").read_bytes()), 10))
         sock = _post_chat(process, _chat_body(_audio_part(ten_minutes)))
-        _wait_until_admitted(process, 1)
+        wait_until_admitted(process.base_url, 1, explain=process.log)
         time.sleep(2)
         sock.close()
         assert process.process is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.server import ROOT, ServerProcess
+from tests.support.server import ROOT, ServerProcess, wait_until_admitted
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "whisper_api.json"
 
@@ -38,15 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         process.stop()
 
 
-def _wait_until_admitted(server: ServerProcess) -> None:
-    """The held upload takes the only place once a worker thread has read its head; a request sent
-    before that is let in (CI once saw a 400 for the empty upload instead of the 429)."""
-    deadline = time.monotonic() + 30
-    while requests.get(server.base_url + "/ready", timeout=30).json()["requests"]["admitted"] < 1:
-        assert time.monotonic() < deadline, "the held upload was never admitted"
-        time.sleep(0.05)
-
-
 def _scraped_after_traffic(server: ServerProcess, audio_dir: Path) -> set[str]:
     client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0)
     with (audio_dir / "jfk.flac").open("rb") as audio:
@@ -57,7 +47,9 @@ def _scraped_after_traffic(server: ServerProcess, audio_dir: Path) -> set[str]:
             b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
             b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000\r\n\r\n--b\r\n"
         )
-        _wait_until_admitted(server)
+        # It takes the only place once a worker thread has read its head; a request sent before
+        # that is let in (CI once saw a 400 for the empty upload instead of the 429).
+        wait_until_admitted(server.base_url, 1, within=30)
         url = server.base_url + "/v1/audio/transcriptions"
         refused = requests.post(url, files={"file": b"x"}, timeout=30)
         assert refused.status_code == 429, refused.text

@@ -19,7 +19,7 @@ import requests
 
 from tests.support.media import wav_bytes
 from tests.support.rawhttp import RawResponse, multipart, read_response
-from tests.support.server import ServerProcess, worker_pids
+from tests.support.server import ServerProcess, wait_until_admitted, worker_pids
 from whisper_api.engine.audio import decode_audio
 
 TRANSCRIBE = "/v1/audio/transcriptions"
@@ -51,25 +51,17 @@ def _probe(url: str) -> requests.Response:
     return requests.post(url + TRANSCRIBE, data={"model": "whisper-1"}, timeout=30)
 
 
-def _wait_for_admitted(url: str, count: int, within: float = 120) -> None:
-    """Until the (single) worker reports exactly `count` requests admitted, as `/ready` shows."""
-    deadline = time.monotonic() + within
-    while requests.get(url + "/ready", timeout=10).json()["requests"]["admitted"] != count:
-        assert time.monotonic() < deadline, f"the worker never had {count} requests admitted"
-        time.sleep(0.05)
-
-
 class RawRequest:
     """A transcription sent whole over its own socket, admitted before this returns."""
 
     def __init__(self, url: str, wav: bytes) -> None:
-        _wait_for_admitted(url, 0)  # whatever an earlier test left has finished
+        wait_until_admitted(url, 0, within=120)  # whatever an earlier test left has finished
         host, port = url.removeprefix("http://").split(":")
         body, content_type = multipart({"model": "whisper-1", "file": ("long.wav", wav)})
         self.sock = socket.create_connection((host, int(port)), timeout=300)
         head = f"POST {TRANSCRIBE} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
         self.sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        _wait_for_admitted(url, 1)
+        wait_until_admitted(url, 1, within=120)
 
     def response(self) -> RawResponse:
         try:
