@@ -38,16 +38,21 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _over_rule(wer: float, baseline: float) -> float:
+    """How far the WER is above the baseline's plus WER_MARGIN (the accuracy rule's bound)."""
+    return wer - baseline - WER_MARGIN
+
+
 def keeps_rule(wer: float, baseline: float) -> bool:
     """Whether the WER keeps to the baseline's plus WER_MARGIN (the accuracy rule)."""
-    return wer - baseline - WER_MARGIN <= 1e-9
+    return _over_rule(wer, baseline) <= 1e-9
 
 
 def accuracy_cell(wer: float, baseline: float | None) -> str:
     """`ok` when the WER keeps to the accuracy rule, else by how much it misses."""
     if baseline is None:
         return "-"
-    return "ok" if keeps_rule(wer, baseline) else f"MISS +{(wer - baseline - WER_MARGIN) * 100:.1f} pt"
+    return "ok" if keeps_rule(wer, baseline) else f"MISS +{_over_rule(wer, baseline) * 100:.1f} pt"
 
 
 def coverage_cell(summary: dict[str, Any] | None) -> str:
